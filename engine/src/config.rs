@@ -1,0 +1,47 @@
+//! What an engine is created with. Validation of user input happens in the layer that receives
+//! it (Python); these values are trusted and already checked.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// Hard cap of the JS heap; reaching it terminates the runtime instead of the process.
+    pub max_heap_size: Option<usize>,
+    pub initial_heap_size: Option<usize>,
+    /// JS run once before the first request.
+    pub bootstrap: Option<String>,
+    pub enable_console: bool,
+    pub limits: ConversionLimits,
+}
+
+/// Bounds on every value that crosses a boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversionLimits {
+    pub max_depth: usize,
+    pub max_bytes: usize,
+}
+
+impl ConversionLimits {
+    pub const DEFAULT_MAX_DEPTH: usize = 1_000;
+    /// Deeper values would overflow the native stack while converting.
+    pub const CEILING_MAX_DEPTH: usize = 10_000;
+    pub const DEFAULT_MAX_BYTES: usize = 128 << 20;
+}
+
+impl Default for ConversionLimits {
+    fn default() -> Self {
+        ConversionLimits { max_depth: Self::DEFAULT_MAX_DEPTH, max_bytes: Self::DEFAULT_MAX_BYTES }
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_heap_size: None,
+            initial_heap_size: None,
+            bootstrap: None,
+            enable_console: false,
+            limits: ConversionLimits::default(),
+        }
+    }
+}

@@ -1,0 +1,227 @@
+//! V8 → `Value`. Walks the value once, charging every node against the depth and byte limits,
+//! and detects cycles by object identity (identity hash to find candidates, then `==` on the
+//! handles to confirm), so a DAG that shares an object is copied while a real cycle fails.
+
+use std::collections::HashMap;
+
+use crate::config::ConversionLimits;
+use crate::error::ConversionError;
+use crate::value::{FunctionHandle, Value};
+
+/// Why a conversion stopped.
+pub enum ReadFailure {
+    Conversion(ConversionError),
+    /// JS threw (a getter, a proxy trap); the caller's TryCatch holds the exception.
+    Threw,
+}
+
+impl From<ConversionError> for ReadFailure {
+    fn from(e: ConversionError) -> Self {
+        ReadFailure::Conversion(e)
+    }
+}
+
+/// Fixed cost charged per node so that huge arrays of tiny values are bounded too.
+const NODE_BYTES: usize = 8;
+
+pub struct FromV8<'s, 'a> {
+    limits: ConversionLimits,
+    bytes: usize,
+    /// Objects on the path from the root to the node being read, by identity hash.
+    ancestors: HashMap<i32, Vec<v8::Local<'s, v8::Object>>>,
+    keep_function: &'a mut dyn FnMut(v8::Global<v8::Function>) -> FunctionHandle,
+}
+
+type Read<T> = Result<T, ReadFailure>;
+
+impl<'s, 'a> FromV8<'s, 'a> {
+    pub fn new(
+        limits: ConversionLimits,
+        keep_function: &'a mut dyn FnMut(v8::Global<v8::Function>) -> FunctionHandle,
+    ) -> Self {
+        FromV8 { limits, bytes: 0, ancestors: HashMap::new(), keep_function }
+    }
+
+    pub fn read(&mut self, scope: &mut v8::PinScope<'s, '_>, value: v8::Local<'s, v8::Value>) -> Read<Value> {
+        self.read_at(scope, value, 0)
+    }
+
+    fn charge(&mut self, bytes: usize) -> Read<()> {
+        self.bytes = self.bytes.saturating_add(bytes + NODE_BYTES);
+        if self.bytes > self.limits.max_bytes {
+            return Err(ConversionError::TooLarge { limit: self.limits.max_bytes }.into());
+        }
+        Ok(())
+    }
+
+    fn read_at(
+        &mut self,
+        scope: &mut v8::PinScope<'s, '_>,
+        value: v8::Local<'s, v8::Value>,
+        depth: usize,
+    ) -> Read<Value> {
+        if depth > self.limits.max_depth {
+            return Err(ConversionError::TooDeep { limit: self.limits.max_depth }.into());
+        }
+        if value.is_string() {
+            let text = value.cast::<v8::String>().to_rust_string_lossy(scope);
+            self.charge(text.len())?;
+            return Ok(Value::String(text));
+        }
+        self.charge(0)?;
+        if value.is_number() {
+            return Ok(Value::from_f64(value.number_value(scope).unwrap_or(f64::NAN)));
+        }
+        if value.is_undefined() {
+            return Ok(Value::Undefined);
+        }
+        if value.is_null() {
+            return Ok(Value::Null);
+        }
+        if value.is_boolean() {
+            return Ok(Value::Bool(value.is_true()));
+        }
+        if value.is_big_int() {
+            let bigint = value.cast::<v8::BigInt>();
+            let mut words = vec![0u64; bigint.word_count()];
+            let (negative, _) = bigint.to_words_array(&mut words);
+            self.charge(words.len() * 8)?;
+            return Ok(Value::BigInt { negative, words });
+        }
+        if value.is_symbol() {
+            return Err(unsupported("a Symbol"));
+        }
+        if value.is_function() {
+            let function = v8::Global::new(scope, value.cast::<v8::Function>());
+            return Ok(Value::Function((self.keep_function)(function)));
+        }
+        if !value.is_object() {
+            return Err(unsupported("an unknown kind of JavaScript value"));
+        }
+        self.read_object(scope, value, depth)
+    }
+
+    fn read_object(
+        &mut self,
+        scope: &mut v8::PinScope<'s, '_>,
+        value: v8::Local<'s, v8::Value>,
+        depth: usize,
+    ) -> Read<Value> {
+        if value.is_promise() {
+            return Err(unsupported("a Promise (await it before returning it)"));
+        }
+        if value.is_proxy() {
+            return Err(unsupported("a Proxy"));
+        }
+        if value.is_weak_map() || value.is_weak_set() {
+            return Err(unsupported("a WeakMap or WeakSet"));
+        }
+        if value.is_array_buffer_view() {
+            let view = value.cast::<v8::ArrayBufferView>();
+            let mut bytes = vec![0u8; view.byte_length()];
+            self.charge(bytes.len())?;
+            view.copy_contents(&mut bytes);
+            return Ok(Value::Bytes(bytes));
+        }
+        if value.is_array_buffer() || value.is_shared_array_buffer() {
+            let store = if value.is_array_buffer() {
+                value.cast::<v8::ArrayBuffer>().get_backing_store()
+            } else {
+                value.cast::<v8::SharedArrayBuffer>().get_backing_store()
+            };
+            self.charge(store.byte_length())?;
+            let bytes = match store.data() {
+                // SAFETY: the backing store stays alive while `store` is held.
+                Some(data) => unsafe {
+                    std::slice::from_raw_parts(data.as_ptr() as *const u8, store.byte_length()).to_vec()
+                },
+                None => Vec::new(),
+            };
+            return Ok(Value::Bytes(bytes));
+        }
+        if value.is_date() {
+            let millis = value.cast::<v8::Date>().value_of();
+            if millis.is_nan() {
+                return Err(unsupported("an invalid Date"));
+            }
+            return Ok(Value::Date(millis));
+        }
+
+        let object = value.cast::<v8::Object>();
+        let hash = object.get_identity_hash().get();
+        if let Some(on_path) = self.ancestors.get(&hash) {
+            if on_path.iter().any(|ancestor| *ancestor == object) {
+                return Err(ConversionError::Cycle.into());
+            }
+        }
+        self.ancestors.entry(hash).or_default().push(object);
+        let result = self.read_container(scope, object, depth);
+        let on_path = self.ancestors.get_mut(&hash).expect("pushed above");
+        on_path.pop();
+        if on_path.is_empty() {
+            self.ancestors.remove(&hash);
+        }
+        result
+    }
+
+    fn read_container(
+        &mut self,
+        scope: &mut v8::PinScope<'s, '_>,
+        object: v8::Local<'s, v8::Object>,
+        depth: usize,
+    ) -> Read<Value> {
+        if object.is_array() {
+            let array = object.cast::<v8::Array>();
+            let items = self.read_items(scope, array, depth)?;
+            return Ok(Value::Array(items));
+        }
+        if object.is_set() {
+            let items = object.cast::<v8::Set>().as_array(scope);
+            return Ok(Value::Set(self.read_items(scope, items, depth)?));
+        }
+        if object.is_map() {
+            let flat = object.cast::<v8::Map>().as_array(scope);
+            let mut flat = self.read_items(scope, flat, depth)?.into_iter();
+            let mut entries = Vec::with_capacity(flat.len() / 2);
+            while let (Some(key), Some(value)) = (flat.next(), flat.next()) {
+                entries.push((key, value));
+            }
+            return Ok(Value::Map(entries));
+        }
+        let args = v8::GetPropertyNamesArgs {
+            mode: v8::KeyCollectionMode::OwnOnly,
+            property_filter: v8::PropertyFilter::ONLY_ENUMERABLE | v8::PropertyFilter::SKIP_SYMBOLS,
+            index_filter: v8::IndexFilter::IncludeIndices,
+            key_conversion: v8::KeyConversionMode::ConvertToString,
+        };
+        let keys = object.get_own_property_names(scope, args).ok_or(ReadFailure::Threw)?;
+        let mut entries = Vec::with_capacity(keys.length() as usize);
+        for index in 0..keys.length() {
+            let key = keys.get_index(scope, index).ok_or(ReadFailure::Threw)?;
+            let name = key.to_rust_string_lossy(scope);
+            self.charge(name.len())?;
+            let item = object.get(scope, key).ok_or(ReadFailure::Threw)?;
+            entries.push((name, self.read_at(scope, item, depth + 1)?));
+        }
+        Ok(Value::Object(entries))
+    }
+
+    fn read_items(
+        &mut self,
+        scope: &mut v8::PinScope<'s, '_>,
+        array: v8::Local<'s, v8::Array>,
+        depth: usize,
+    ) -> Read<Vec<Value>> {
+        let length = array.length();
+        let mut items = Vec::with_capacity((length as usize).min(1 << 16));
+        for index in 0..length {
+            let item = array.get_index(scope, index).ok_or(ReadFailure::Threw)?;
+            items.push(self.read_at(scope, item, depth + 1)?);
+        }
+        Ok(items)
+    }
+}
+
+fn unsupported(what: &str) -> ReadFailure {
+    ReadFailure::Conversion(ConversionError::Unsupported { what: format!("{what} to a host value") })
+}

@@ -1,0 +1,7 @@
+//! Conversion between V8 values and the `Value` model, in both directions.
+
+mod from_v8;
+mod to_v8;
+
+pub use from_v8::{FromV8, ReadFailure};
+pub use to_v8::to_v8;

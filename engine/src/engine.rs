@@ -1,0 +1,534 @@
+//! One isolate, one context, one event loop. `Engine::run` serves requests from its inbox until
+//! closed: it runs scripts and calls, drives timers, microtasks and async host calls, and answers
+//! each request once its value (or its promise's value) is known.
+
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Once};
+use std::time::{Duration, Instant};
+
+use crate::bindings;
+use crate::config::EngineConfig;
+use crate::convert::{to_v8, FromV8, ReadFailure};
+use crate::error::{EngineError, HostError, JsException, TerminationReason};
+use crate::exception::{self, STACK_FRAME_LIMIT};
+use crate::heap_limit::HeapLimit;
+use crate::host::Host;
+use crate::inbox::{AsyncCallId, Inbound, InboxReceiver, InboxSender, Reply, Request, Response, Wait};
+use crate::state::EngineState;
+use crate::stats::EngineStats;
+use crate::value::Value;
+use crate::watchdog::Watchdog;
+
+/// Initialise V8 once per process, before the first isolate.
+fn init_v8() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        let platform = v8::new_default_platform(0, false).make_shared();
+        v8::V8::initialize_platform(platform);
+        v8::V8::initialize();
+    });
+}
+
+/// State shared with the engine's owner on other threads.
+#[derive(Default)]
+struct Shared {
+    termination: Mutex<Option<TerminationReason>>,
+    watchdog_fired: Arc<AtomicBool>,
+}
+
+/// The owner's side of a running engine. Cheap to clone, usable from any thread.
+#[derive(Clone)]
+pub struct EngineHandle {
+    inbox: InboxSender,
+    isolate: v8::IsolateHandle,
+    shared: Arc<Shared>,
+}
+
+impl EngineHandle {
+    /// Queue a request; if the engine is gone the reply is answered at once.
+    pub fn send(&self, request: Request, reply: Reply) {
+        if let Err(failed) = self.inbox.send(Inbound::Request { request, reply }) {
+            if let Inbound::Request { reply, .. } = failed.0 {
+                reply(Err(EngineError::Terminated(self.termination().unwrap_or(TerminationReason::Closed))));
+            }
+        }
+    }
+
+    /// Stop running JS now and refuse all further work.
+    pub fn terminate(&self, reason: TerminationReason) {
+        self.shared.termination.lock().unwrap().get_or_insert(reason);
+        self.isolate.terminate_execution();
+        let _ = self.inbox.send(Inbound::Wake);
+    }
+
+    pub fn termination(&self) -> Option<TerminationReason> {
+        self.shared.termination.lock().unwrap().clone()
+    }
+
+    /// Ask the loop to finish; pending requests fail with `Terminated(Closed)`.
+    pub fn close(&self) {
+        let _ = self.inbox.send(Inbound::Close);
+    }
+}
+
+/// A request whose value is a promise that has not settled yet.
+struct Pending {
+    promise: v8::Global<v8::Promise>,
+    reply: Reply,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    wait: Wait,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Eval,
+    Call,
+}
+
+pub struct Engine {
+    context: v8::Global<v8::Context>,
+    state: Rc<EngineState>,
+    pending: Vec<Pending>,
+    inbox: InboxReceiver,
+    handle: EngineHandle,
+    stats: EngineStats,
+    isolate: v8::OwnedIsolate,
+    // Declared after the isolate so it is dropped after it: V8 may call it until disposal.
+    heap_limit: Option<Box<HeapLimit>>,
+}
+
+type Turn<T> = Result<T, EngineError>;
+
+/// The exception a TryCatch holds, as an error.
+macro_rules! caught {
+    ($tc:expr) => {{
+        let exception = $tc.exception();
+        let message = $tc.message();
+        match exception {
+            Some(exception) => EngineError::JavaScript(exception::describe(&mut *$tc, exception, message)),
+            None => EngineError::Terminated(TerminationReason::EngineLost("execution stopped without an exception".into())),
+        }
+    }};
+}
+
+impl Engine {
+    /// Create the engine on the thread that will run it. Runs `config.bootstrap`.
+    pub fn new(config: &EngineConfig, host: Box<dyn Host>) -> Result<(Engine, EngineHandle), EngineError> {
+        init_v8();
+        let mut params = v8::CreateParams::default();
+        if let Some(max) = config.max_heap_size {
+            params = params.heap_limits(config.initial_heap_size.unwrap_or(0).min(max), max);
+        } else if let Some(initial) = config.initial_heap_size {
+            params = params.set_initial_old_generation_size_in_bytes(initial);
+        }
+        let mut isolate = v8::Isolate::new(params);
+        isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
+        isolate.set_capture_stack_trace_for_uncaught_exceptions(true, STACK_FRAME_LIMIT);
+        let heap_limit = config.max_heap_size.map(|limit| HeapLimit::install(&mut isolate, limit));
+
+        let (sender, inbox) = std::sync::mpsc::channel();
+        let state = EngineState::new(host, sender.clone(), config.limits);
+        isolate.set_slot(state.clone());
+        let context = {
+            v8::scope!(let scope, &mut isolate);
+            let context = v8::Context::new(scope, Default::default());
+            let scope = &mut v8::ContextScope::new(scope, context);
+            bindings::install(scope, config.enable_console);
+            v8::Global::new(scope, context)
+        };
+        let handle = EngineHandle { inbox: sender, isolate: isolate.thread_safe_handle(), shared: Arc::default() };
+        let mut engine = Engine {
+            context,
+            state,
+            pending: Vec::new(),
+            inbox,
+            handle: handle.clone(),
+            stats: EngineStats::default(),
+            isolate,
+            heap_limit,
+        };
+        if let Some(source) = &config.bootstrap {
+            engine.run_script(source, "<bootstrap>", None)?;
+        }
+        Ok((engine, handle))
+    }
+
+    /// Serve the inbox until `close()` or until every handle is dropped.
+    pub fn run(mut self) {
+        loop {
+            if let Some(reason) = self.handle.termination() {
+                return self.shut_down(reason);
+            }
+            let message = match self.wake_at() {
+                None => self.inbox.recv().ok(),
+                Some(at) => match self.inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                    Ok(message) => Some(message),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Some(Inbound::Wake),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+                },
+            };
+            match message {
+                None | Some(Inbound::Close) => return self.shut_down(TerminationReason::Closed),
+                Some(Inbound::Wake) => {}
+                Some(Inbound::Completion { call, result }) => self.complete(call, result),
+                Some(Inbound::Request { request, reply }) => self.serve(request, reply),
+            }
+            self.turn();
+        }
+    }
+
+    /// When the loop must look again without a message: the next timer or caller deadline.
+    /// `None` (sleep until a message) when no caller waits, so idle runtimes run no JS.
+    fn wake_at(&self) -> Option<Instant> {
+        if self.pending.is_empty() {
+            return None;
+        }
+        let deadlines = self.pending.iter().filter_map(|p| p.deadline);
+        deadlines.chain(self.state.timers.borrow().next_due()).min()
+    }
+
+    fn shut_down(mut self, reason: TerminationReason) {
+        for pending in self.pending.drain(..) {
+            (pending.reply)(Err(EngineError::Terminated(reason.clone())));
+        }
+        // Fail whatever is still queued, so no caller waits forever.
+        while let Ok(message) = self.inbox.try_recv() {
+            if let Inbound::Request { reply, .. } = message {
+                reply(Err(EngineError::Terminated(reason.clone())));
+            }
+        }
+    }
+
+    fn serve(&mut self, request: Request, reply: Reply) {
+        match request {
+            Request::Eval { source, timeout, wait } => {
+                self.count(Kind::Eval, wait);
+                let deadline = timeout.map(|t| Instant::now() + t);
+                self.run_due_timers(deadline, timeout);
+                let outcome = self.run_script(&source, "<eval>", timeout);
+                self.answer(outcome, reply, timeout, deadline, wait);
+            }
+            Request::Call { function, args, timeout, wait } => {
+                self.count(Kind::Call, wait);
+                let deadline = timeout.map(|t| Instant::now() + t);
+                self.run_due_timers(deadline, timeout);
+                let outcome = self.call_function(function, &args, timeout);
+                self.answer(outcome, reply, timeout, deadline, wait);
+            }
+            Request::Release { function } => {
+                self.state.functions.borrow_mut().release(function);
+                reply(Ok(Response::Done));
+            }
+            Request::SetGlobal { name, value } => reply(self.set_global(&name, &value).map(|()| Response::Done)),
+            Request::Stats => reply(Ok(Response::Stats(self.stats()))),
+        }
+    }
+
+    fn count(&mut self, kind: Kind, wait: Wait) {
+        let (counter, name) = match (kind, wait) {
+            (Kind::Eval, Wait::Blocking) => (&mut self.stats.eval_sync_count, "eval"),
+            (Kind::Eval, Wait::Async) => (&mut self.stats.eval_async_count, "eval_async"),
+            (Kind::Call, Wait::Blocking) => (&mut self.stats.call_sync_count, "call"),
+            (Kind::Call, Wait::Async) => (&mut self.stats.call_async_count, "call_async"),
+        };
+        *counter += 1;
+        self.stats.last_execution_kind = name.to_string();
+    }
+
+    /// Reply now with a plain value, or park the request until its promise settles.
+    fn answer(
+        &mut self,
+        outcome: Turn<Completion>,
+        reply: Reply,
+        timeout: Option<Duration>,
+        deadline: Option<Instant>,
+        wait: Wait,
+    ) {
+        match outcome {
+            Ok(Completion::Value(value)) => reply(Ok(Response::Value(value))),
+            Ok(Completion::Promise(promise)) => self.pending.push(Pending { promise, reply, timeout, deadline, wait }),
+            Err(error) => reply(Err(error)),
+        }
+    }
+
+    /// One loop turn after a message: fire due timers, then answer every settled promise.
+    fn turn(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let deadline = self.pending.iter().filter_map(|p| p.deadline).min();
+        let timeout = self.pending.iter().filter_map(|p| p.timeout).min();
+        self.run_due_timers(deadline, timeout);
+        self.settle_pending();
+    }
+
+    fn settle_pending(&mut self) {
+        let now = Instant::now();
+        let idle = self.state.async_calls.borrow().is_empty() && self.state.timers.borrow().is_empty();
+        let mut index = 0;
+        while index < self.pending.len() {
+            let pending = &self.pending[index];
+            let state = {
+                v8::scope!(let scope, &mut self.isolate);
+                v8::Local::new(scope, &pending.promise).state()
+            };
+            let error = match state {
+                v8::PromiseState::Pending => match pending.deadline {
+                    Some(deadline) if deadline <= now => Some(EngineError::Timeout(pending.timeout.unwrap_or_default())),
+                    _ if idle && pending.wait == Wait::Blocking => Some(EngineError::Stalled),
+                    _ => None,
+                },
+                _ => None,
+            };
+            if state == v8::PromiseState::Pending && error.is_none() {
+                index += 1;
+                continue;
+            }
+            let pending = self.pending.swap_remove(index);
+            let result = match error {
+                Some(error) => Err(error),
+                None => self.promise_result(&pending.promise),
+            };
+            (pending.reply)(result.map(Response::Value));
+        }
+    }
+
+    fn promise_result(&mut self, promise: &v8::Global<v8::Promise>) -> Turn<Value> {
+        let limits = self.state.limits;
+        let state = self.state.clone();
+        v8::scope!(let scope, &mut self.isolate);
+        let context = v8::Local::new(scope, &self.context);
+        let scope = &mut v8::ContextScope::new(scope, context);
+        v8::tc_scope!(let tc, scope);
+        let promise = v8::Local::new(tc, promise);
+        let result = promise.result(tc);
+        if promise.state() == v8::PromiseState::Rejected {
+            return Err(EngineError::JavaScript(exception::describe(tc, result, None)));
+        }
+        let mut keep = |f| state.functions.borrow_mut().keep(f);
+        match FromV8::new(limits, &mut keep).read(tc, result) {
+            Ok(value) => Ok(value),
+            Err(ReadFailure::Conversion(e)) => Err(e.into()),
+            Err(ReadFailure::Threw) => Err(caught!(tc)),
+        }
+    }
+
+    fn run_script(&mut self, source: &str, name: &str, timeout: Option<Duration>) -> Turn<Completion> {
+        self.execute(timeout, |scope| {
+            let source = v8::String::new(scope, source)?;
+            let name = v8::String::new(scope, name)?;
+            let origin = v8::ScriptOrigin::new(scope, name.into(), 0, 0, false, 0, None, false, false, false, None);
+            let script = v8::Script::compile(scope, source, Some(&origin))?;
+            script.run(scope)
+        })
+    }
+
+    fn call_function(&mut self, function: crate::value::FunctionHandle, args: &[Value], timeout: Option<Duration>) -> Turn<Completion> {
+        let Some(target) = self.state.functions.borrow().get(function).cloned() else {
+            return Err(EngineError::InvalidRequest("this JsFunction was closed; it can no longer be called".into()));
+        };
+        let state = self.state.clone();
+        let mut conversion = None;
+        let outcome = self.execute(timeout, |scope| {
+            let functions = state.functions.borrow();
+            let mut values = Vec::with_capacity(args.len());
+            for arg in args {
+                match to_v8(scope, arg, &functions) {
+                    Ok(value) => values.push(value),
+                    Err(e) => {
+                        conversion = Some(e);
+                        return None;
+                    }
+                }
+            }
+            drop(functions);
+            let target = v8::Local::new(scope, &target);
+            let receiver = v8::undefined(scope).into();
+            target.call(scope, receiver, &values)
+        });
+        match conversion {
+            Some(e) => Err(e.into()),
+            None => outcome,
+        }
+    }
+
+    fn set_global(&mut self, name: &str, value: &Value) -> Turn<()> {
+        let state = self.state.clone();
+        v8::scope!(let scope, &mut self.isolate);
+        let context = v8::Local::new(scope, &self.context);
+        let scope = &mut v8::ContextScope::new(scope, context);
+        let value = to_v8(scope, value, &state.functions.borrow())?;
+        let key = v8::String::new(scope, name)
+            .ok_or_else(|| EngineError::InvalidRequest(format!("global name too long: {} bytes", name.len())))?;
+        context.global(scope).set(scope, key.into(), value);
+        Ok(())
+    }
+
+    /// Run JS under a TryCatch and the watchdog, then drain microtasks. A plain result is
+    /// converted at once; a promise is returned to be awaited.
+    fn execute<F>(&mut self, timeout: Option<Duration>, run: F) -> Turn<Completion>
+    where
+        F: for<'s, 'i> FnOnce(&mut v8::PinScope<'s, 'i>) -> Option<v8::Local<'s, v8::Value>>,
+    {
+        let started = Instant::now();
+        let limits = self.state.limits;
+        let state = self.state.clone();
+        let guard = timeout.map(|t| Watchdog::arm(started + t, self.handle.isolate.clone(), self.handle.shared.watchdog_fired.clone()));
+        let outcome = {
+            v8::scope!(let scope, &mut self.isolate);
+            let context = v8::Local::new(scope, &self.context);
+            let scope = &mut v8::ContextScope::new(scope, context);
+            v8::tc_scope!(let tc, scope);
+            match run(&mut *tc) {
+                None => Err(()),
+                Some(value) => {
+                    tc.perform_microtask_checkpoint();
+                    if tc.has_terminated() {
+                        Err(())
+                    } else if value.is_promise() && value.cast::<v8::Promise>().state() == v8::PromiseState::Pending {
+                        Ok(Ran::Done(Completion::Promise(v8::Global::new(tc, value.cast::<v8::Promise>()))))
+                    } else {
+                        let value = if value.is_promise() { settled_value(tc, value.cast::<v8::Promise>()) } else { Ok(value) };
+                        match value {
+                            Err(exception) => Ok(Ran::Rejected(exception)),
+                            Ok(value) => {
+                                let mut keep = |f| state.functions.borrow_mut().keep(f);
+                                match FromV8::new(limits, &mut keep).read(tc, value) {
+                                    Ok(value) => Ok(Ran::Done(Completion::Value(value))),
+                                    Err(ReadFailure::Conversion(e)) => Ok(Ran::Failed(e.into())),
+                                    Err(ReadFailure::Threw) if !tc.has_terminated() => Ok(Ran::Failed(caught!(tc))),
+                                    Err(ReadFailure::Threw) => Err(()),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            .map_err(|()| if tc.has_terminated() || tc.exception().is_none() { None } else { Some(caught!(tc)) })
+        };
+        drop(guard);
+        let fired = self.handle.shared.watchdog_fired.swap(false, Ordering::SeqCst);
+        let elapsed = started.elapsed();
+        self.stats.last_execution_time = elapsed;
+        self.stats.total_execution_time += elapsed;
+        if fired && !matches!(outcome, Err(None)) {
+            // The deadline passed just as the JS finished: the result stands.
+            self.isolate.cancel_terminate_execution();
+        }
+        match outcome {
+            Ok(Ran::Done(completion)) => Ok(completion),
+            Ok(Ran::Rejected(exception)) => Err(EngineError::JavaScript(exception)),
+            Ok(Ran::Failed(error)) | Err(Some(error)) => Err(error),
+            Err(None) => Err(self.termination_cause(fired, timeout)),
+        }
+    }
+
+    /// Why JS stopped without an exception: the heap limit, `terminate()`, or the watchdog.
+    fn termination_cause(&mut self, watchdog_fired: bool, timeout: Option<Duration>) -> EngineError {
+        if let Some(limit) = self.heap_limit.as_ref().filter(|h| h.was_hit()) {
+            let reason = TerminationReason::HeapLimit { limit_bytes: limit.limit_bytes };
+            self.handle.shared.termination.lock().unwrap().get_or_insert(reason);
+        }
+        if let Some(reason) = self.handle.termination() {
+            return EngineError::Terminated(reason);
+        }
+        self.isolate.cancel_terminate_execution();
+        if watchdog_fired {
+            EngineError::Timeout(timeout.unwrap_or_default())
+        } else {
+            EngineError::Terminated(TerminationReason::EngineLost("execution was terminated".into()))
+        }
+    }
+
+    /// Run every timer due now, each as its own task followed by a microtask checkpoint.
+    fn run_due_timers(&mut self, deadline: Option<Instant>, timeout: Option<Duration>) {
+        loop {
+            if deadline.is_some_and(|d| d <= Instant::now()) {
+                return;
+            }
+            let due = self.state.timers.borrow_mut().take_due(Instant::now());
+            let Some((id, callback, args)) = due else { return };
+            let outcome = self.execute(timeout, |scope| {
+                let callback = v8::Local::new(scope, &callback);
+                let args: Vec<_> = args.iter().map(|a| v8::Local::new(scope, a)).collect();
+                let receiver = v8::undefined(scope).into();
+                callback.call(scope, receiver, &args)?;
+                Some(v8::undefined(scope).into())
+            });
+            self.state.timers.borrow_mut().reschedule(id);
+            match outcome {
+                Ok(_) => {}
+                Err(EngineError::JavaScript(exception)) => self.state.host.uncaught_exception(exception),
+                // A timeout or termination surfaces through the waiting callers.
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// An async host call finished: settle its JS promise.
+    fn complete(&mut self, call: AsyncCallId, result: Result<Value, HostError>) {
+        let Some(resolver) = self.state.async_calls.borrow_mut().remove(&call) else { return };
+        let state = self.state.clone();
+        let outcome = self.execute(None, |scope| {
+            let resolver = v8::Local::new(scope, &resolver);
+            let value = result.and_then(|value| {
+                to_v8(scope, &value, &state.functions.borrow())
+                    .map_err(|e| HostError::type_error(format!("async host call result: {e}")))
+            });
+            match value {
+                Ok(value) => resolver.resolve(scope, value)?,
+                Err(error) => {
+                    let exception = exception::error_value(scope, &error);
+                    resolver.reject(scope, exception)?
+                }
+            };
+            Some(v8::undefined(scope).into())
+        });
+        if let Err(EngineError::JavaScript(exception)) = outcome {
+            self.state.host.uncaught_exception(exception);
+        }
+    }
+
+    fn stats(&mut self) -> EngineStats {
+        let heap = self.isolate.get_heap_statistics();
+        let (timers, intervals) = self.state.timers.borrow().counts();
+        EngineStats {
+            heap_total_bytes: heap.total_heap_size(),
+            heap_used_bytes: heap.used_heap_size(),
+            heap_limit_bytes: heap.heap_size_limit(),
+            external_memory_bytes: heap.external_memory(),
+            physical_total_bytes: heap.total_physical_size(),
+            host_call_sync_count: self.state.host_calls_sync.get(),
+            host_call_async_count: self.state.host_calls_async.get(),
+            active_async_ops: self.state.async_calls.borrow().len(),
+            active_timers: timers,
+            active_intervals: intervals,
+            ..self.stats.clone()
+        }
+    }
+}
+
+/// What running JS produced: a value to reply with now, or a promise to wait for.
+enum Completion {
+    Value(Value),
+    Promise(v8::Global<v8::Promise>),
+}
+
+/// Inside `execute`, before the watchdog is disarmed.
+enum Ran {
+    Done(Completion),
+    Rejected(JsException),
+    Failed(EngineError),
+}
+
+fn settled_value<'s>(scope: &mut v8::PinScope<'s, '_>, promise: v8::Local<'s, v8::Promise>) -> Result<v8::Local<'s, v8::Value>, JsException> {
+    let result = promise.result(scope);
+    if promise.state() == v8::PromiseState::Rejected {
+        Err(exception::describe(scope, result, None))
+    } else {
+        Ok(result)
+    }
+}
+

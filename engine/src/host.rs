@@ -1,0 +1,67 @@
+//! The one seam between the engine and the outside world. The engine never touches files,
+//! network, Python or sockets itself: it asks its `Host`. The native backend implements this
+//! with the capability host called directly; the hardened guest forwards it over the wire.
+
+use std::sync::mpsc::Sender;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{HostError, JsException};
+use crate::inbox::{AsyncCallId, Inbound};
+use crate::value::{HostFunctionId, Value};
+
+pub trait Host: Send {
+    /// A synchronous call from JS (`__host_op_sync__`, a bound sync function).
+    fn call(&self, function: HostFunctionId, args: Vec<Value>) -> Result<Value, HostError>;
+
+    /// An asynchronous call from JS; JS holds a promise until `reply` is resolved.
+    fn call_async(&self, function: HostFunctionId, args: Vec<Value>, reply: AsyncReply);
+
+    /// `console.*` output (only installed when the runtime enables the console).
+    fn console(&self, level: ConsoleLevel, message: String);
+
+    /// An exception thrown by a timer or microtask that no caller was waiting on.
+    fn uncaught_exception(&self, exception: JsException);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ConsoleLevel {
+    Debug,
+    Info,
+    Log,
+    Warn,
+    Error,
+}
+
+/// The pending half of an async host call. Resolving it (from any thread) wakes the engine;
+/// dropping it unresolved rejects the JS promise instead of leaving it pending forever.
+pub struct AsyncReply {
+    call: AsyncCallId,
+    inbox: Option<Sender<Inbound>>,
+}
+
+impl AsyncReply {
+    pub(crate) fn new(call: AsyncCallId, inbox: Sender<Inbound>) -> Self {
+        AsyncReply { call, inbox: Some(inbox) }
+    }
+
+    pub fn id(&self) -> AsyncCallId {
+        self.call
+    }
+
+    pub fn resolve(mut self, result: Result<Value, HostError>) {
+        if let Some(inbox) = self.inbox.take() {
+            // A closed inbox means the runtime is gone; nobody is left to tell.
+            let _ = inbox.send(Inbound::Completion { call: self.call, result });
+        }
+    }
+}
+
+impl Drop for AsyncReply {
+    fn drop(&mut self) {
+        if let Some(inbox) = self.inbox.take() {
+            let result = Err(HostError::error("the host dropped this async call without answering it"));
+            let _ = inbox.send(Inbound::Completion { call: self.call, result });
+        }
+    }
+}

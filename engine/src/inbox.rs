@@ -1,0 +1,56 @@
+//! What reaches a running engine: requests from its owner and completions of async host calls,
+//! through one channel, so the event loop waits on a single thing.
+
+use std::sync::mpsc::{Receiver, Sender};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{EngineError, HostError};
+use crate::stats::EngineStats;
+use crate::value::{FunctionHandle, Value};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct AsyncCallId(pub u64);
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Request {
+    /// Run a script; when its value is a promise, the reply waits for it to settle.
+    Eval { source: String, timeout: Option<Duration>, wait: Wait },
+    /// Call a JS function previously handed out, awaiting a returned promise like `Eval`.
+    Call { function: FunctionHandle, args: Vec<Value>, timeout: Option<Duration>, wait: Wait },
+    /// Forget a function handle so V8 can collect the function.
+    Release { function: FunctionHandle },
+    /// Install `globalThis[name] = value`.
+    SetGlobal { name: String, value: Value },
+    Stats,
+}
+
+/// How a caller waits for a promise result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Wait {
+    /// A blocked caller: nothing else can settle the promise, so fail fast when nothing is pending.
+    Blocking,
+    /// An async caller: later requests may settle the promise, so keep waiting.
+    Async,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Response {
+    Value(Value),
+    Stats(EngineStats),
+    Done,
+}
+
+pub type Reply = Box<dyn FnOnce(Result<Response, EngineError>) + Send>;
+
+pub enum Inbound {
+    Request { request: Request, reply: Reply },
+    Completion { call: AsyncCallId, result: Result<Value, HostError> },
+    /// Nothing to do but look at the shared flags again (terminate, close).
+    Wake,
+    Close,
+}
+
+pub type InboxSender = Sender<Inbound>;
+pub type InboxReceiver = Receiver<Inbound>;

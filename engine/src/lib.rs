@@ -1,0 +1,27 @@
+//! jscell's engine: a V8 isolate with its event loop, value conversion and limits. It knows
+//! nothing of Python or processes; everything from outside arrives through `Host` and the inbox.
+
+mod bindings;
+mod config;
+mod convert;
+mod engine;
+mod error;
+mod exception;
+mod handles;
+mod heap_limit;
+mod host;
+mod inbox;
+mod state;
+mod stats;
+mod timers;
+mod value;
+mod watchdog;
+
+pub use config::{ConversionLimits, EngineConfig};
+pub use engine::{Engine, EngineHandle};
+pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason};
+pub use exception::NON_ERROR_THROW;
+pub use host::{AsyncReply, ConsoleLevel, Host};
+pub use inbox::{AsyncCallId, Reply, Request, Response, Wait};
+pub use stats::EngineStats;
+pub use value::{CallMode, FunctionHandle, HostFunctionId, Value, MAX_SAFE_INTEGER};

@@ -1,0 +1,48 @@
+//! Engine state reachable from inside V8 callbacks (through an isolate slot).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::config::ConversionLimits;
+use crate::handles::FunctionTable;
+use crate::host::{AsyncReply, Host};
+use crate::inbox::{AsyncCallId, InboxSender};
+use crate::timers::Timers;
+
+pub struct EngineState {
+    pub host: Box<dyn Host>,
+    pub inbox: InboxSender,
+    pub limits: ConversionLimits,
+    pub functions: RefCell<FunctionTable>,
+    pub timers: RefCell<Timers>,
+    pub async_calls: RefCell<HashMap<AsyncCallId, v8::Global<v8::PromiseResolver>>>,
+    next_call: Cell<u64>,
+    pub host_calls_sync: Cell<u64>,
+    pub host_calls_async: Cell<u64>,
+}
+
+impl EngineState {
+    pub fn new(host: Box<dyn Host>, inbox: InboxSender, limits: ConversionLimits) -> Rc<Self> {
+        Rc::new(EngineState {
+            host,
+            inbox,
+            limits,
+            functions: RefCell::default(),
+            timers: RefCell::default(),
+            async_calls: RefCell::default(),
+            next_call: Cell::new(0),
+            host_calls_sync: Cell::new(0),
+            host_calls_async: Cell::new(0),
+        })
+    }
+
+    pub fn get(scope: &v8::Isolate) -> Rc<EngineState> {
+        scope.get_slot::<Rc<EngineState>>().expect("engine state is installed at creation").clone()
+    }
+
+    pub fn new_async_reply(&self) -> AsyncReply {
+        self.next_call.set(self.next_call.get() + 1);
+        AsyncReply::new(AsyncCallId(self.next_call.get()), self.inbox.clone())
+    }
+}

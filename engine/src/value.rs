@@ -1,0 +1,96 @@
+//! The one value model that crosses every boundary: V8 ↔ Rust ↔ Python, and (hardened) the
+//! process boundary. Each variant is a row of the mapping table in `docs/api.md`.
+
+use serde::{Deserialize, Serialize};
+
+/// Largest integer a JS number represents exactly; beyond it integers travel as BigInt.
+pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
+/// Id of a JS function kept alive by the engine on behalf of the caller (a `JsFunction`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FunctionHandle(pub u64);
+
+/// Id of a callable granted by the host (an op, a bound function, a callable argument).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HostFunctionId(pub u32);
+
+/// Whether JS calls a host function synchronously or gets a promise back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CallMode {
+    Sync,
+    Async,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    Undefined,
+    Null,
+    Bool(bool),
+    /// A JS number that is integral and within ±`MAX_SAFE_INTEGER` (never `-0`).
+    Int(i64),
+    /// Any other JS number, including NaN and ±Infinity.
+    Float(f64),
+    /// Magnitude as little-endian 64-bit words, sign kept apart (as V8 stores it).
+    BigInt { negative: bool, words: Vec<u64> },
+    String(String),
+    Bytes(Vec<u8>),
+    Array(Vec<Value>),
+    /// A plain object: own enumerable string-keyed properties, in JS order.
+    Object(Vec<(String, Value)>),
+    Set(Vec<Value>),
+    Map(Vec<(Value, Value)>),
+    /// Milliseconds since the Unix epoch, UTC.
+    Date(f64),
+    /// A JS function held by the engine.
+    Function(FunctionHandle),
+    /// A host callable; becomes a JS function that calls back into the host.
+    HostFunction { id: HostFunctionId, mode: CallMode },
+}
+
+impl Value {
+    /// The number as the engine would hand it over: `Int` when exactly representable.
+    pub fn from_f64(number: f64) -> Value {
+        let fits = number.fract() == 0.0
+            && number.abs() <= MAX_SAFE_INTEGER as f64
+            && !(number == 0.0 && number.is_sign_negative());
+        if fits {
+            Value::Int(number as i64)
+        } else {
+            Value::Float(number)
+        }
+    }
+
+    /// Name of the JS type for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Undefined => "undefined",
+            Value::Null => "null",
+            Value::Bool(_) => "boolean",
+            Value::Int(_) | Value::Float(_) => "number",
+            Value::BigInt { .. } => "bigint",
+            Value::String(_) => "string",
+            Value::Bytes(_) => "Uint8Array",
+            Value::Array(_) => "Array",
+            Value::Object(_) => "object",
+            Value::Set(_) => "Set",
+            Value::Map(_) => "Map",
+            Value::Date(_) => "Date",
+            Value::Function(_) | Value::HostFunction { .. } => "function",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integral_numbers_become_ints_within_the_safe_range() {
+        assert_eq!(Value::from_f64(3.0), Value::Int(3));
+        assert_eq!(Value::from_f64(MAX_SAFE_INTEGER as f64), Value::Int(MAX_SAFE_INTEGER));
+        assert_eq!(Value::from_f64(2f64.powi(53)), Value::Float(2f64.powi(53)));
+        assert_eq!(Value::from_f64(0.5), Value::Float(0.5));
+        assert!(matches!(Value::from_f64(-0.0), Value::Float(z) if z.is_sign_negative()));
+        assert!(matches!(Value::from_f64(f64::NAN), Value::Float(n) if n.is_nan()));
+    }
+}
