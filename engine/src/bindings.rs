@@ -49,6 +49,10 @@ pub fn install(scope: &mut v8::PinScope<'_, '_>, enable_console: bool) {
             set_property(scope, console, name, function.into());
         }
         set_property(scope, global, "console", console.into());
+    } else {
+        // V8 ships a `console` that writes nowhere; absent is clearer than silent.
+        let key = v8::String::new(scope, "console").expect("short builtin name");
+        global.delete(scope, key.into());
     }
 }
 

@@ -20,10 +20,16 @@ use crate::stats::EngineStats;
 use crate::value::Value;
 use crate::watchdog::Watchdog;
 
+/// Process-wide V8 flags. Concurrent on-stack replacement installs optimized loop code that
+/// in this V8 no longer honours `TerminateExecution` (an allocating `for (;;)` could not be
+/// stopped by a timeout or the heap limit), so OSR compiles on the isolate's own thread.
+const V8_FLAGS: &str = "--no-concurrent-osr";
+
 /// Initialise V8 once per process, before the first isolate.
 fn init_v8() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
+        v8::V8::set_flags_from_string(V8_FLAGS);
         let platform = v8::new_default_platform(0, false).make_shared();
         v8::V8::initialize_platform(platform);
         v8::V8::initialize();
@@ -119,7 +125,7 @@ impl Engine {
         init_v8();
         let mut params = v8::CreateParams::default();
         if let Some(max) = config.max_heap_size {
-            params = params.heap_limits(config.initial_heap_size.unwrap_or(0).min(max), max);
+            params = params.heap_limits(config.initial_heap_size.unwrap_or(0).min(max), HeapLimit::engine_limit(max));
         } else if let Some(initial) = config.initial_heap_size {
             params = params.set_initial_old_generation_size_in_bytes(initial);
         }

@@ -1,0 +1,224 @@
+//! The engine alone, driven through its inbox on its own thread, with a recording host.
+
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jscell_engine::{
+    AsyncReply, ConsoleLevel, ConversionError, ConversionLimits, Engine, EngineConfig, EngineError, EngineHandle, Host,
+    HostError, HostFunctionId, JsException, Request, Response, TerminationReason, Value, Wait,
+};
+
+/// Doubles numbers synchronously (id 1), echoes asynchronously from another thread (id 2).
+#[derive(Default, Clone)]
+struct TestHost {
+    console: Arc<Mutex<Vec<(ConsoleLevel, String)>>>,
+}
+
+impl Host for TestHost {
+    fn call(&self, function: HostFunctionId, args: Vec<Value>) -> Result<Value, HostError> {
+        match (function.0, args.as_slice()) {
+            (1, [Value::Int(n)]) => Ok(Value::Int(n * 2)),
+            _ => Err(HostError::type_error(format!("no such op {}", function.0))),
+        }
+    }
+
+    fn call_async(&self, _function: HostFunctionId, args: Vec<Value>, reply: AsyncReply) {
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            reply.resolve(Ok(Value::Array(args)));
+        });
+    }
+
+    fn console(&self, level: ConsoleLevel, message: String) {
+        self.console.lock().unwrap().push((level, message));
+    }
+
+    fn uncaught_exception(&self, _exception: JsException) {}
+}
+
+fn start(config: EngineConfig, host: TestHost) -> EngineHandle {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || match Engine::new(&config, Box::new(host)) {
+            Ok((engine, handle)) => {
+                tx.send(Ok(handle)).unwrap();
+                engine.run();
+            }
+            Err(e) => tx.send(Err(e)).unwrap(),
+        })
+        .unwrap();
+    rx.recv().unwrap().expect("engine starts")
+}
+
+fn request(handle: &EngineHandle, request: Request) -> Result<Response, EngineError> {
+    let (tx, rx) = mpsc::channel();
+    handle.send(request, Box::new(move |r| tx.send(r).unwrap()));
+    rx.recv().unwrap()
+}
+
+fn eval_with(handle: &EngineHandle, source: &str, timeout: Option<Duration>) -> Result<Value, EngineError> {
+    match request(handle, Request::Eval { source: source.into(), timeout, wait: Wait::Blocking })? {
+        Response::Value(v) => Ok(v),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+fn eval(handle: &EngineHandle, source: &str) -> Result<Value, EngineError> {
+    eval_with(handle, source, None)
+}
+
+fn engine() -> EngineHandle {
+    start(EngineConfig::default(), TestHost::default())
+}
+
+#[test]
+fn evaluates_scripts_and_keeps_globals() {
+    let e = engine();
+    assert_eq!(eval(&e, "1 + 1").unwrap(), Value::Int(2));
+    eval(&e, "globalThis.x = 'kept'").unwrap();
+    assert_eq!(eval(&e, "x").unwrap(), Value::String("kept".into()));
+    assert_eq!(eval(&e, "0.5").unwrap(), Value::Float(0.5));
+    assert_eq!(
+        eval(&e, "({b: 1, a: [true, null, undefined]})").unwrap(),
+        Value::Object(vec![
+            ("b".into(), Value::Int(1)),
+            ("a".into(), Value::Array(vec![Value::Bool(true), Value::Null, Value::Undefined])),
+        ])
+    );
+}
+
+#[test]
+fn awaits_promises_timers_and_async_host_calls() {
+    let e = engine();
+    assert_eq!(eval(&e, "Promise.resolve(7)").unwrap(), Value::Int(7));
+    assert_eq!(eval(&e, "new Promise(r => setTimeout(() => r('late'), 20))").unwrap(), Value::String("late".into()));
+    assert_eq!(eval(&e, "__host_op_async__(2, 'a').then(v => v[0] + '!')").unwrap(), Value::String("a!".into()));
+    assert_eq!(eval(&e, "__host_op_sync__(1, 21)").unwrap(), Value::Int(42));
+    let order = "(async () => { const seen = []; queueMicrotask(() => seen.push('micro')); \
+                 await new Promise(r => setTimeout(r, 1)); seen.push('timer'); return seen.join(); })()";
+    assert_eq!(eval(&e, order).unwrap(), Value::String("micro,timer".into()));
+}
+
+#[test]
+fn intervals_repeat_until_cleared() {
+    let e = engine();
+    let source = "new Promise(r => { let n = 0; const id = setInterval(() => { if (++n === 3) { clearInterval(id); r(n); } }, 1); })";
+    assert_eq!(eval(&e, source).unwrap(), Value::Int(3));
+}
+
+#[test]
+fn a_promise_nothing_can_settle_fails_a_blocking_caller() {
+    let e = engine();
+    assert_eq!(eval(&e, "new Promise(() => {})").unwrap_err(), EngineError::Stalled);
+}
+
+#[test]
+fn exceptions_carry_name_message_and_frames() {
+    let e = engine();
+    let EngineError::JavaScript(ex) = eval(&e, "function f() { throw new TypeError('bad') }\nf()").unwrap_err() else { panic!() };
+    assert_eq!((ex.name.as_str(), ex.message.as_str()), ("TypeError", "bad"));
+    assert!(ex.stack.unwrap().contains("at f"));
+    assert_eq!(ex.frames[0].function_name.as_deref(), Some("f"));
+    assert_eq!(ex.frames[0].line_number, Some(1));
+    let EngineError::JavaScript(ex) = eval(&e, "throw 42").unwrap_err() else { panic!() };
+    assert_eq!((ex.name.as_str(), ex.message.as_str()), ("Uncaught", "42"));
+    let EngineError::JavaScript(ex) = eval(&e, "let = ;").unwrap_err() else { panic!() };
+    assert_eq!(ex.name, "SyntaxError");
+    assert_eq!(ex.frames[0].line_number, Some(1));
+    let EngineError::JavaScript(ex) = eval(&e, "Promise.reject(new RangeError('r'))").unwrap_err() else { panic!() };
+    assert_eq!(ex.name, "RangeError");
+}
+
+#[test]
+fn timeouts_stop_the_script_and_the_runtime_keeps_working() {
+    let e = engine();
+    let err = eval_with(&e, "while (true) {}", Some(Duration::from_millis(50))).unwrap_err();
+    assert!(matches!(err, EngineError::Timeout(_)), "{err:?}");
+    let err = eval_with(&e, "new Promise(r => setTimeout(r, 10_000))", Some(Duration::from_millis(50))).unwrap_err();
+    assert!(matches!(err, EngineError::Timeout(_)), "{err:?}");
+    assert_eq!(eval(&e, "1 + 2").unwrap(), Value::Int(3));
+}
+
+#[test]
+fn terminate_stops_running_code_and_refuses_more() {
+    let e = engine();
+    let killer = e.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        killer.terminate(TerminationReason::Requested);
+    });
+    let err = eval(&e, "for (;;) {}").unwrap_err();
+    assert_eq!(err, EngineError::Terminated(TerminationReason::Requested));
+    assert_eq!(eval(&e, "1").unwrap_err(), EngineError::Terminated(TerminationReason::Requested));
+}
+
+#[test]
+fn the_heap_limit_terminates_the_runtime_not_the_process() {
+    let config = EngineConfig { max_heap_size: Some(64 << 20), ..Default::default() };
+    let bombs = [
+        "const a = []; for (;;) a.push({n: Math.random(), s: 'x' + Math.random()})",
+        "let s = 'x'; const k = []; for (;;) { s += s.length; k.push(s.slice(-100) + '!') }",
+        "const a = []; for (;;) a.push(new Array(1000).fill(1.5))",
+    ];
+    for bomb in bombs {
+        let e = start(config.clone(), TestHost::default());
+        let err = eval(&e, bomb).unwrap_err();
+        assert!(matches!(err, EngineError::Terminated(TerminationReason::HeapLimit { .. })), "{bomb}: {err:?}");
+    }
+    assert_eq!(eval(&engine(), "1").unwrap(), Value::Int(1));
+}
+
+#[test]
+fn conversion_limits_name_the_limit() {
+    let config = EngineConfig { limits: ConversionLimits { max_depth: 50, max_bytes: 10_000 }, ..Default::default() };
+    let e = start(config, TestHost::default());
+    let cycle = eval(&e, "const o = {}; o.self = o; o").unwrap_err();
+    assert_eq!(cycle, EngineError::Conversion(ConversionError::Cycle));
+    let shared = eval(&e, "const s = {v: 1}; [s, s]").unwrap();
+    assert_eq!(shared, Value::Array(vec![Value::Object(vec![("v".into(), Value::Int(1))]); 2]));
+    let deep = eval(&e, "let d = {}; for (let i = 0; i < 1e6; i++) d = {d}; d").unwrap_err();
+    assert_eq!(deep, EngineError::Conversion(ConversionError::TooDeep { limit: 50 }));
+    let large = eval(&e, "'x'.repeat(20000)").unwrap_err();
+    assert_eq!(large, EngineError::Conversion(ConversionError::TooLarge { limit: 10_000 }));
+    assert!(matches!(eval(&e, "Symbol('s')").unwrap_err(), EngineError::Conversion(ConversionError::Unsupported { .. })));
+}
+
+#[test]
+fn stack_overflow_is_a_range_error() {
+    let e = engine();
+    let EngineError::JavaScript(ex) = eval(&e, "function r() { return r() + 1 } r()").unwrap_err() else { panic!() };
+    assert_eq!(ex.name, "RangeError");
+}
+
+#[test]
+fn functions_round_trip_as_handles() {
+    let e = engine();
+    let Value::Function(f) = eval(&e, "(a, b) => a * b").unwrap() else { panic!() };
+    let call = Request::Call { function: f, args: vec![Value::Int(6), Value::Int(7)], timeout: None, wait: Wait::Blocking };
+    assert_eq!(request(&e, call.clone()).unwrap(), Response::Value(Value::Int(42)));
+    request(&e, Request::Release { function: f }).unwrap();
+    assert!(matches!(request(&e, call).unwrap_err(), EngineError::InvalidRequest(_)));
+}
+
+#[test]
+fn console_is_opt_in() {
+    let host = TestHost::default();
+    let e = start(EngineConfig { enable_console: true, ..Default::default() }, host.clone());
+    eval(&e, "console.warn('careful', {a: 1})").unwrap();
+    assert_eq!(host.console.lock().unwrap()[0], (ConsoleLevel::Warn, "careful {\"a\":1}".into()));
+    assert_eq!(eval(&engine(), "typeof console").unwrap(), Value::String("undefined".into()));
+}
+
+#[test]
+fn optimized_allocating_loops_can_be_stopped() {
+    let e = engine();
+    for source in [
+        "let x; for (;;) { x = new Array(1000) }",
+        "function f() { let x; for (let i = 0; i < 1e4; i++) x = new Array(1000); return x } for (;;) f()",
+    ] {
+        let err = eval_with(&e, source, Some(Duration::from_millis(500))).unwrap_err();
+        assert!(matches!(err, EngineError::Timeout(_)), "{source}: {err:?}");
+    }
+}
