@@ -1,0 +1,37 @@
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::thread::ThreadId;
+
+use jscell_engine::{EngineError, Reply, Request, Response, TerminationReason};
+
+use crate::capability_host::CapabilityHost;
+
+/// A running engine, wherever it runs. Every method may be called from any thread.
+pub trait Backend: Send + Sync {
+    /// Queue `request`; `reply` is called exactly once, on the backend's own thread.
+    fn request(&self, request: Request, reply: Reply);
+
+    /// Stop running JS now; every later request fails with `Terminated(Requested)`.
+    fn terminate(&self);
+
+    /// Stop the engine and release its resources. Idempotent; returns once it is gone.
+    fn close(&self);
+
+    /// Why the engine no longer runs code, if it doesn't.
+    fn termination(&self) -> Option<TerminationReason>;
+
+    /// The grants this engine is served from.
+    fn capabilities(&self) -> &Arc<CapabilityHost>;
+
+    /// The thread that runs host handlers, so callers can refuse re-entrant blocking calls.
+    fn handler_thread(&self) -> Option<ThreadId>;
+
+    /// Send `request` and wait for its reply on this thread.
+    fn request_blocking(&self, request: Request) -> Result<Response, EngineError> {
+        let (tx, rx) = mpsc::sync_channel(1);
+        self.request(request, Box::new(move |result| drop(tx.send(result))));
+        rx.recv().unwrap_or_else(|_| {
+            Err(EngineError::Terminated(self.termination().unwrap_or(TerminationReason::Closed)))
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! Every capability a runtime grants to its JavaScript, in one table. Nothing is granted by
+//! default: JS can call only what was registered here, in the mode it was registered with.
+
+use std::sync::{Arc, RwLock};
+
+use jscell_engine::{AsyncReply, CallMode, ConsoleLevel, Host, HostError, HostFunctionId, JsException, Value};
+
+pub type SyncHandler = Box<dyn Fn(Vec<Value>) -> Result<Value, HostError> + Send + Sync>;
+pub type AsyncHandler = Box<dyn Fn(Vec<Value>, AsyncReply) + Send + Sync>;
+
+enum Handler {
+    Sync(SyncHandler),
+    Async(AsyncHandler),
+}
+
+struct Grant {
+    name: String,
+    handler: Handler,
+}
+
+/// Where console output and uncaught exceptions of background tasks go.
+pub trait ConsoleSink: Send + Sync {
+    fn console(&self, level: ConsoleLevel, message: String);
+    fn uncaught_exception(&self, exception: JsException);
+}
+
+#[derive(Default)]
+pub struct CapabilityHost {
+    grants: RwLock<Vec<Arc<Grant>>>,
+    sink: RwLock<Option<Arc<dyn ConsoleSink>>>,
+}
+
+impl CapabilityHost {
+    pub fn new() -> Arc<Self> {
+        Arc::default()
+    }
+
+    pub fn grant_sync(&self, name: impl Into<String>, handler: SyncHandler) -> HostFunctionId {
+        self.grant(name.into(), Handler::Sync(handler))
+    }
+
+    pub fn grant_async(&self, name: impl Into<String>, handler: AsyncHandler) -> HostFunctionId {
+        self.grant(name.into(), Handler::Async(handler))
+    }
+
+    fn grant(&self, name: String, handler: Handler) -> HostFunctionId {
+        let mut grants = self.grants.write().unwrap();
+        grants.push(Arc::new(Grant { name, handler }));
+        HostFunctionId((grants.len() - 1) as u32)
+    }
+
+    pub fn set_console_sink(&self, sink: Arc<dyn ConsoleSink>) {
+        *self.sink.write().unwrap() = Some(sink);
+    }
+
+    fn lookup(&self, id: HostFunctionId, mode: CallMode) -> Result<Arc<Grant>, HostError> {
+        let grant = self.grants.read().unwrap().get(id.0 as usize).cloned();
+        let grant = grant.ok_or_else(|| HostError::type_error(format!("no op or host function has id {}", id.0)))?;
+        match (&grant.handler, mode) {
+            (Handler::Sync(_), CallMode::Sync) | (Handler::Async(_), CallMode::Async) => Ok(grant),
+            (Handler::Sync(_), CallMode::Async) => Err(HostError::type_error(format!(
+                "op '{}' (id {}) is synchronous: call it with __host_op_sync__",
+                grant.name, id.0
+            ))),
+            (Handler::Async(_), CallMode::Sync) => Err(HostError::type_error(format!(
+                "op '{}' (id {}) is asynchronous: call it with __host_op_async__",
+                grant.name, id.0
+            ))),
+        }
+    }
+}
+
+/// The engine's view of a `CapabilityHost`: what a backend hands to the engine as its `Host`.
+pub struct EngineHost(pub Arc<CapabilityHost>);
+
+impl Host for EngineHost {
+    fn call(&self, function: HostFunctionId, args: Vec<Value>) -> Result<Value, HostError> {
+        match &self.0.lookup(function, CallMode::Sync)?.handler {
+            Handler::Sync(handler) => handler(args),
+            Handler::Async(_) => unreachable!("lookup checked the mode"),
+        }
+    }
+
+    fn call_async(&self, function: HostFunctionId, args: Vec<Value>, reply: AsyncReply) {
+        match self.0.lookup(function, CallMode::Async) {
+            Ok(grant) => match &grant.handler {
+                Handler::Async(handler) => handler(args, reply),
+                Handler::Sync(_) => unreachable!("lookup checked the mode"),
+            },
+            Err(error) => reply.resolve(Err(error)),
+        }
+    }
+
+    fn console(&self, level: ConsoleLevel, message: String) {
+        if let Some(sink) = self.0.sink.read().unwrap().clone() {
+            sink.console(level, message);
+        }
+    }
+
+    fn uncaught_exception(&self, exception: JsException) {
+        if let Some(sink) = self.0.sink.read().unwrap().clone() {
+            sink.uncaught_exception(exception);
+        }
+    }
+}

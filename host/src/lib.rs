@@ -1,0 +1,13 @@
+//! The host side of jscell: what the Python layer talks to. `Backend` is the one interface;
+//! `NativeBackend` runs the engine on a thread of this process; `CapabilityHost` holds every
+//! grant (ops, bound functions, console) and serves them to whichever backend runs the engine.
+
+mod backend;
+mod capability_host;
+mod native;
+
+pub use backend::Backend;
+pub use capability_host::{AsyncHandler, CapabilityHost, ConsoleSink, SyncHandler};
+pub use native::NativeBackend;
+
+pub use jscell_engine as engine;

@@ -1,0 +1,89 @@
+//! The native backend: the engine on a dedicated thread of this process.
+
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::{JoinHandle, ThreadId};
+
+use jscell_engine::{Engine, EngineConfig, EngineError, EngineHandle, Reply, Request, TerminationReason};
+
+use crate::backend::Backend;
+use crate::capability_host::{CapabilityHost, EngineHost};
+
+/// V8 sizes its JS stack limit well below this; the rest is headroom for the native frames of
+/// value conversion and host calls.
+const ENGINE_THREAD_STACK: usize = 64 << 20;
+
+pub struct NativeBackend {
+    engine: EngineHandle,
+    capabilities: Arc<CapabilityHost>,
+    thread_id: ThreadId,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl NativeBackend {
+    /// Start an engine thread; returns once the isolate exists and `bootstrap` has run.
+    pub fn start(config: EngineConfig, capabilities: Arc<CapabilityHost>) -> Result<Self, EngineError> {
+        let (started_tx, started_rx) = mpsc::sync_channel(1);
+        let host = EngineHost(capabilities.clone());
+        let thread = std::thread::Builder::new()
+            .name("jscell-engine".into())
+            .stack_size(ENGINE_THREAD_STACK)
+            .spawn(move || match Engine::new(&config, Box::new(host)) {
+                Ok((engine, handle)) => {
+                    if started_tx.send(Ok(handle)).is_ok() {
+                        engine.run();
+                    }
+                }
+                Err(error) => drop(started_tx.send(Err(error))),
+            })
+            .map_err(|e| EngineError::Terminated(TerminationReason::EngineLost(format!("cannot start a thread: {e}"))))?;
+        let thread_id = thread.thread().id();
+        let started = started_rx.recv().unwrap_or_else(|_| {
+            Err(EngineError::Terminated(TerminationReason::EngineLost("the engine thread died while starting".into())))
+        });
+        match started {
+            Ok(engine) => Ok(NativeBackend { engine, capabilities, thread_id, thread: Mutex::new(Some(thread)) }),
+            Err(error) => {
+                let _ = thread.join();
+                Err(error)
+            }
+        }
+    }
+}
+
+impl Backend for NativeBackend {
+    fn request(&self, request: Request, reply: Reply) {
+        self.engine.send(request, reply);
+    }
+
+    fn terminate(&self) {
+        self.engine.terminate(TerminationReason::Requested);
+    }
+
+    fn close(&self) {
+        let Some(thread) = self.thread.lock().unwrap().take() else { return };
+        self.engine.terminate(TerminationReason::Closed);
+        self.engine.close();
+        // From inside a handler the engine thread finishes on its own once the handler returns.
+        if std::thread::current().id() != self.thread_id {
+            let _ = thread.join();
+        }
+    }
+
+    fn termination(&self) -> Option<TerminationReason> {
+        self.engine.termination()
+    }
+
+    fn capabilities(&self) -> &Arc<CapabilityHost> {
+        &self.capabilities
+    }
+
+    fn handler_thread(&self) -> Option<ThreadId> {
+        Some(self.thread_id)
+    }
+}
+
+impl Drop for NativeBackend {
+    fn drop(&mut self) {
+        self.close();
+    }
+}

@@ -1,0 +1,32 @@
+"""jscell: V8 JavaScript for Python.
+
+>>> import jscell
+>>> with jscell.Runtime() as rt:
+...     rt.eval("[1, 2, 3].map(x => x * 2)")
+[2, 4, 6]
+"""
+
+from ._config import RuntimeConfig
+from ._default import bind_function, bind_object, eval, eval_async, get_default_runtime
+from ._errors import ExecutionTimeout, JavaScriptError, RuntimeTerminated, SerializationError
+from ._jscell import JsFunction
+from ._runtime import Runtime
+from ._values import RuntimeStats, UndefinedType, undefined
+
+__all__ = [
+    "ExecutionTimeout",
+    "JavaScriptError",
+    "JsFunction",
+    "Runtime",
+    "RuntimeConfig",
+    "RuntimeStats",
+    "RuntimeTerminated",
+    "SerializationError",
+    "UndefinedType",
+    "bind_function",
+    "bind_object",
+    "eval",
+    "eval_async",
+    "get_default_runtime",
+    "undefined",
+]

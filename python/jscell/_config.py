@@ -1,0 +1,111 @@
+"""``RuntimeConfig``: every option a runtime is created with, validated when constructed."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from typing import Any
+
+BACKENDS = ("native",)
+"""Backends this build provides. ``"hardened"`` joins when its guest process exists."""
+
+PLANNED_BACKENDS = ("hardened",)
+
+DEFAULT_MAX_SERIALIZATION_DEPTH = 1_000
+MAX_SERIALIZATION_DEPTH_CEILING = 10_000
+DEFAULT_MAX_SERIALIZATION_BYTES = 128 << 20
+MIN_HEAP_SIZE = 8 << 20
+
+
+def seconds(value: float | int | datetime.timedelta | None, field: str = "timeout") -> float | None:
+    """A timeout as seconds: ``None``, a positive int/float, or a ``timedelta``."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.timedelta):
+        value = value.total_seconds()
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{field} must be seconds (int or float), a datetime.timedelta or None, not {type(value).__name__}")
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"{field} must be a positive, finite number of seconds, got {value!r}")
+    return float(value)
+
+
+def _size(value: Any, field: str, minimum: int = 1) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{field} must be an int (bytes) or None, not {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{field} must be at least {minimum} bytes, got {value}")
+    return value
+
+
+class RuntimeConfig:
+    """Options for a :class:`jscell.Runtime`. Every argument is keyword-only and readable back as
+    a property; an invalid value raises ``TypeError``/``ValueError`` naming the field."""
+
+    __slots__ = (
+        "_backend",
+        "_max_heap_size",
+        "_initial_heap_size",
+        "_bootstrap",
+        "_timeout",
+        "_enable_console",
+        "_max_serialization_depth",
+        "_max_serialization_bytes",
+    )
+
+    def __init__(
+        self,
+        *,
+        backend: str | None = None,
+        max_heap_size: int | None = None,
+        initial_heap_size: int | None = None,
+        bootstrap: str | None = None,
+        timeout: float | int | datetime.timedelta | None = None,
+        enable_console: bool = False,
+        max_serialization_depth: int = DEFAULT_MAX_SERIALIZATION_DEPTH,
+        max_serialization_bytes: int = DEFAULT_MAX_SERIALIZATION_BYTES,
+    ) -> None:
+        if backend is None:
+            backend = os.environ.get("JSCELL_BACKEND") or "native"
+        if not isinstance(backend, str):
+            raise TypeError(f"backend must be a str, not {type(backend).__name__}")
+        if backend in PLANNED_BACKENDS:
+            raise NotImplementedError(f"backend {backend!r} is not available in this build of jscell yet; use 'native'")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
+        self._backend = backend
+        self._max_heap_size = _size(max_heap_size, "max_heap_size", MIN_HEAP_SIZE)
+        self._initial_heap_size = _size(initial_heap_size, "initial_heap_size")
+        if self._max_heap_size is not None and self._initial_heap_size is not None:
+            if self._initial_heap_size > self._max_heap_size:
+                raise ValueError("initial_heap_size must not exceed max_heap_size")
+        if bootstrap is not None and not isinstance(bootstrap, str):
+            raise TypeError(f"bootstrap must be JavaScript source (str) or None, not {type(bootstrap).__name__}")
+        self._bootstrap = bootstrap
+        self._timeout = seconds(timeout)
+        if not isinstance(enable_console, bool):
+            raise TypeError(f"enable_console must be a bool, not {type(enable_console).__name__}")
+        self._enable_console = enable_console
+        if isinstance(max_serialization_depth, bool) or not isinstance(max_serialization_depth, int):
+            raise TypeError(f"max_serialization_depth must be an int, not {type(max_serialization_depth).__name__}")
+        if not 1 <= max_serialization_depth <= MAX_SERIALIZATION_DEPTH_CEILING:
+            raise ValueError(
+                f"max_serialization_depth must be between 1 and {MAX_SERIALIZATION_DEPTH_CEILING}, got {max_serialization_depth}"
+            )
+        self._max_serialization_depth = max_serialization_depth
+        self._max_serialization_bytes = _size(max_serialization_bytes, "max_serialization_bytes")
+
+    backend = property(lambda self: self._backend, doc="``'native'`` (V8 on a thread of this process).")
+    max_heap_size = property(lambda self: self._max_heap_size, doc="JS heap limit in bytes, or None.")
+    initial_heap_size = property(lambda self: self._initial_heap_size, doc="Initial JS heap size in bytes, or None.")
+    bootstrap = property(lambda self: self._bootstrap, doc="JavaScript run once when the runtime starts.")
+    timeout = property(lambda self: self._timeout, doc="Default timeout in seconds for every call, or None.")
+    enable_console = property(lambda self: self._enable_console, doc="Whether ``console`` exists (output goes to logging).")
+    max_serialization_depth = property(lambda self: self._max_serialization_depth, doc="Deepest nesting a value may have.")
+    max_serialization_bytes = property(lambda self: self._max_serialization_bytes, doc="Largest size a value may have.")
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name[1:]}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"RuntimeConfig({fields})"

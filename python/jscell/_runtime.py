@@ -1,0 +1,134 @@
+"""``Runtime``: one V8 isolate with its own thread, driven from the thread that created it."""
+
+from __future__ import annotations
+
+import datetime
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from . import _jscell
+from ._config import RuntimeConfig, seconds
+from ._values import RuntimeStats
+
+Timeout = float | int | datetime.timedelta | None
+
+_OP_MODES = ("sync", "async")
+
+
+def _source(code: object) -> str:
+    if not isinstance(code, str):
+        raise TypeError(f"code must be a str of JavaScript source, not {type(code).__name__}")
+    return code
+
+
+def _global_name(name: object) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str, not {type(name).__name__}")
+    if not name:
+        raise ValueError("name must not be empty")
+    return name
+
+
+def _callable(handler: object) -> Callable[..., Any]:
+    if not callable(handler):
+        raise TypeError(f"handler must be callable, not {type(handler).__name__}")
+    return handler
+
+
+def is_async_callable(handler: object) -> bool:
+    """Whether calling ``handler`` produces an awaitable (coroutine functions, async __call__)."""
+    return inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(getattr(handler, "__call__", None))
+
+
+class Runtime:
+    """JavaScript runtime: a V8 isolate on a dedicated OS thread.
+
+    Runtime objects are not thread-safe: call them from the thread that created them (``terminate``
+    excepted, which any thread may call). Use as a context manager, or call :meth:`close`.
+    """
+
+    def __init__(self, config: RuntimeConfig | None = None) -> None:
+        if config is None:
+            config = RuntimeConfig()
+        elif not isinstance(config, RuntimeConfig):
+            raise TypeError(f"config must be a RuntimeConfig or None, not {type(config).__name__}")
+        self._config = config
+        self._core = _jscell.RuntimeCore(
+            max_heap_size=config.max_heap_size,
+            initial_heap_size=config.initial_heap_size,
+            bootstrap=config.bootstrap,
+            enable_console=config.enable_console,
+            max_serialization_depth=config.max_serialization_depth,
+            max_serialization_bytes=config.max_serialization_bytes,
+            default_timeout=config.timeout,
+        )
+        self._op_names: dict[str, int] = {}
+
+    @property
+    def config(self) -> RuntimeConfig:
+        return self._config
+
+    def eval(self, code: str, *, timeout: Timeout = None) -> Any:
+        """Evaluate JavaScript and return its value; a returned promise is awaited (blocking)."""
+        return self._core.eval(_source(code), seconds(timeout))
+
+    async def eval_async(self, code: str, *, timeout: Timeout = None) -> Any:
+        """Evaluate JavaScript without blocking the event loop; promises are awaited."""
+        return await self._core.eval_async(_source(code), seconds(timeout))
+
+    def register_op(self, name: str, handler: Callable[..., Any], mode: str = "sync") -> int:
+        """Make ``handler`` callable from JS as ``__host_op_sync__(id, ...)`` (``mode="sync"``) or
+        ``__host_op_async__(id, ...)`` returning a Promise (``mode="async"``). Returns the op id."""
+        name = _global_name(name)
+        handler = _callable(handler)
+        if mode not in _OP_MODES:
+            raise ValueError(f"mode must be 'sync' or 'async', got {mode!r}")
+        if name in self._op_names:
+            raise RuntimeError(f"an op named {name!r} is already registered (id {self._op_names[name]})")
+        op_id = self._core.register_op(name, handler, mode == "async")
+        self._op_names[name] = op_id
+        return op_id
+
+    def bind_function(self, name: str, handler: Callable[..., Any]) -> None:
+        """Install ``globalThis[name]`` calling ``handler``; async handlers return Promises."""
+        self._core.bind(_global_name(name), _callable(handler))
+
+    def bind_object(self, name: str, obj: Mapping[str, Any]) -> None:
+        """Install ``globalThis[name]`` as an object of ``obj``'s items; callables become functions."""
+        if not isinstance(obj, Mapping):
+            raise TypeError(f"obj must be a mapping, not {type(obj).__name__}")
+        for key in obj:
+            if not isinstance(key, str):
+                raise TypeError(f"bind_object keys must be str, got {type(key).__name__}")
+        self._core.bind(_global_name(name), dict(obj))
+
+    def get_stats(self) -> RuntimeStats:
+        """Resource use and execution counters of this runtime."""
+        return RuntimeStats._from_native(self._core.stats())
+
+    def inspector_endpoints(self) -> None:
+        """DevTools endpoints; ``None`` since this build has no inspector."""
+        self._core.check_open()
+        return None
+
+    def is_closed(self) -> bool:
+        return self._core.is_closed()
+
+    def terminate(self) -> None:
+        """Stop running JavaScript now; every later call raises ``RuntimeTerminated``."""
+        self._core.terminate()
+
+    def close(self) -> None:
+        """Stop the runtime and free its isolate and thread. Idempotent."""
+        self._core.close()
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.is_closed() else "open"
+        return f"<jscell.Runtime backend={self._config.backend!r} {state}>"

@@ -1,0 +1,133 @@
+//! `RuntimeCore`: the native half of `jscell.Runtime`. Arguments arrive validated by the
+//! Python layer (`RuntimeConfig`); this side owns threads, blocking and conversion.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jscell_host::engine::{ConversionLimits, EngineConfig, EngineStats, Request, Response};
+use jscell_host::{CapabilityHost, NativeBackend};
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::to_py_err;
+use crate::handlers::{self, LoggingSink};
+use crate::shared::RuntimeShared;
+
+#[pyclass(module = "jscell._jscell", frozen)]
+pub struct RuntimeCore {
+    shared: Arc<RuntimeShared>,
+}
+
+#[pymethods]
+impl RuntimeCore {
+    #[new]
+    #[pyo3(signature = (*, max_heap_size, initial_heap_size, bootstrap, enable_console, max_serialization_depth, max_serialization_bytes, default_timeout))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        max_heap_size: Option<usize>,
+        initial_heap_size: Option<usize>,
+        bootstrap: Option<String>,
+        enable_console: bool,
+        max_serialization_depth: usize,
+        max_serialization_bytes: Option<usize>,
+        default_timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let limits = ConversionLimits {
+            max_depth: max_serialization_depth,
+            max_bytes: max_serialization_bytes.unwrap_or(ConversionLimits::DEFAULT_MAX_BYTES),
+        };
+        let config = EngineConfig { max_heap_size, initial_heap_size, bootstrap, enable_console, limits };
+        let capabilities = CapabilityHost::new();
+        capabilities.set_console_sink(Arc::new(LoggingSink));
+        let backend = py.detach(|| NativeBackend::start(config, capabilities)).map_err(|e| to_py_err(py, e))?;
+        let shared = RuntimeShared::new(Box::new(backend), limits, default_timeout.map(Duration::from_secs_f64));
+        Ok(RuntimeCore { shared: Arc::new(shared) })
+    }
+
+    #[pyo3(signature = (code, timeout))]
+    fn eval<'py>(&self, py: Python<'py>, code: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let request = Request::Eval { source: code, timeout: self.shared.timeout(timeout), wait: self.shared.wait(true) };
+        self.shared.value_blocking(py, request)
+    }
+
+    #[pyo3(signature = (code, timeout))]
+    fn eval_async<'py>(&self, py: Python<'py>, code: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let request = Request::Eval { source: code, timeout: self.shared.timeout(timeout), wait: self.shared.wait(false) };
+        self.shared.value_async(py, request)
+    }
+
+    fn register_op(&self, py: Python<'_>, name: String, handler: Py<PyAny>, is_async: bool) -> PyResult<u32> {
+        self.shared.check_thread()?;
+        self.shared.check_open(py)?;
+        Ok(handlers::grant(py, &self.shared, name, handler, is_async).0)
+    }
+
+    /// `globalThis[name] = value`, callables inside `value` granted as host functions.
+    fn bind(&self, py: Python<'_>, name: String, value: Bound<'_, PyAny>) -> PyResult<()> {
+        self.shared.check_thread()?;
+        self.shared.check_open(py)?;
+        let value = self.shared.from_python().convert(py, &value)?;
+        self.shared.request_blocking(py, Request::SetGlobal { name, value })?;
+        Ok(())
+    }
+
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        match self.shared.request_blocking(py, Request::Stats)? {
+            Response::Stats(stats) => stats_dict(py, &stats),
+            other => Err(PyRuntimeError::new_err(format!("unexpected engine response {other:?}"))),
+        }
+    }
+
+    fn check_open(&self, py: Python<'_>) -> PyResult<()> {
+        self.shared.check_thread()?;
+        self.shared.check_open(py)
+    }
+
+    fn is_closed(&self) -> bool {
+        self.shared.is_closed()
+    }
+
+    /// Any thread may stop a runaway script.
+    fn terminate(&self) {
+        self.shared.backend.terminate();
+    }
+
+    fn close(&self) -> PyResult<()> {
+        if Some(std::thread::current().id()) == self.shared.backend.handler_thread() {
+            return Err(PyRuntimeError::new_err("a runtime cannot be closed from inside one of its own handlers"));
+        }
+        self.shared.close();
+        Ok(())
+    }
+}
+
+impl Drop for RuntimeCore {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
+}
+
+fn stats_dict<'py>(py: Python<'py>, stats: &EngineStats) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    dict.set_item("heap_total_bytes", stats.heap_total_bytes)?;
+    dict.set_item("heap_used_bytes", stats.heap_used_bytes)?;
+    dict.set_item("heap_limit_bytes", stats.heap_limit_bytes)?;
+    dict.set_item("external_memory_bytes", stats.external_memory_bytes)?;
+    dict.set_item("physical_total_bytes", stats.physical_total_bytes)?;
+    dict.set_item("total_execution_time", stats.total_execution_time.as_secs_f64())?;
+    dict.set_item("last_execution_time", stats.last_execution_time.as_secs_f64())?;
+    let kind = (!stats.last_execution_kind.is_empty()).then_some(stats.last_execution_kind.as_str());
+    dict.set_item("last_execution_kind", kind)?;
+    dict.set_item("eval_sync_count", stats.eval_sync_count)?;
+    dict.set_item("eval_async_count", stats.eval_async_count)?;
+    dict.set_item("call_sync_count", stats.call_sync_count)?;
+    dict.set_item("call_async_count", stats.call_async_count)?;
+    dict.set_item("host_call_sync_count", stats.host_call_sync_count)?;
+    dict.set_item("host_call_async_count", stats.host_call_async_count)?;
+    dict.set_item("active_async_ops", stats.active_async_ops)?;
+    dict.set_item("active_timers", stats.active_timers)?;
+    dict.set_item("active_intervals", stats.active_intervals)?;
+    Ok(dict)
+}

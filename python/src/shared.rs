@@ -1,0 +1,176 @@
+//! What a runtime's Python objects share: the backend, the owner thread, limits and the asyncio
+//! loop async handlers run on.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use jscell_host::engine::{ConversionLimits, EngineError, Request, Response, TerminationReason, Value, Wait};
+use jscell_host::Backend;
+use pyo3::exceptions::PyRuntimeError;
+use pyo3::prelude::*;
+
+use crate::convert::{FromPython, ToPython};
+use crate::errors::to_py_err;
+use crate::py_objects;
+
+pub struct RuntimeShared {
+    pub backend: Box<dyn Backend>,
+    pub owner: ThreadId,
+    pub limits: ConversionLimits,
+    pub default_timeout: Option<Duration>,
+    /// The loop of the latest async entry point; async handlers are scheduled on it.
+    event_loop: Mutex<Option<Py<PyAny>>>,
+    /// Blocking calls in flight from the owner thread: its event loop cannot run meanwhile.
+    blocking: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl RuntimeShared {
+    pub fn new(backend: Box<dyn Backend>, limits: ConversionLimits, default_timeout: Option<Duration>) -> Self {
+        RuntimeShared {
+            backend,
+            owner: std::thread::current().id(),
+            limits,
+            default_timeout,
+            event_loop: Mutex::new(None),
+            blocking: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    /// Refuse calls from other threads and re-entrant blocking calls from handlers.
+    pub fn check_thread(&self) -> PyResult<()> {
+        let current = std::thread::current();
+        if Some(current.id()) == self.backend.handler_thread() {
+            return Err(PyRuntimeError::new_err(
+                "re-entrant call: a host function cannot call into its own runtime synchronously \
+                 (it would wait for itself); use an async handler with eval_async instead",
+            ));
+        }
+        if current.id() != self.owner {
+            return Err(PyRuntimeError::new_err(format!(
+                "a Runtime must be used from the thread that created it; this call came from thread {:?}",
+                current.name().unwrap_or("<unnamed>")
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn check_open(&self, py: Python<'_>) -> PyResult<()> {
+        match self.backend.termination() {
+            Some(reason) => Err(to_py_err(py, EngineError::Terminated(reason))),
+            None if self.closed.load(Ordering::SeqCst) => Err(to_py_err(py, EngineError::Terminated(TerminationReason::Closed))),
+            None => Ok(()),
+        }
+    }
+
+    pub fn timeout(&self, timeout: Option<f64>) -> Option<Duration> {
+        timeout.map(Duration::from_secs_f64).or(self.default_timeout)
+    }
+
+    /// Send a request and wait for it with the GIL released.
+    pub fn request_blocking(&self, py: Python<'_>, request: Request) -> PyResult<Response> {
+        self.check_thread()?;
+        self.check_open(py)?;
+        self.blocking.fetch_add(1, Ordering::SeqCst);
+        let result = py.detach(|| self.backend.request_blocking(request));
+        self.blocking.fetch_sub(1, Ordering::SeqCst);
+        result.map_err(|e| to_py_err(py, e))
+    }
+
+    /// Run `request` for a value, blocking.
+    pub fn value_blocking<'py>(self: &std::sync::Arc<Self>, py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyAny>> {
+        match self.request_blocking(py, request)? {
+            Response::Value(value) => ToPython::new(self).convert(py, &value),
+            other => Err(PyRuntimeError::new_err(format!("unexpected engine response {other:?}"))),
+        }
+    }
+
+    /// Start `request` and return an asyncio future of its value on the running loop.
+    pub fn value_async<'py>(self: &std::sync::Arc<Self>, py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyAny>> {
+        self.check_thread()?;
+        self.check_open(py)?;
+        let event_loop = py_objects::get_running_loop(py)?.call0().map_err(|_| {
+            PyRuntimeError::new_err("async calls must be awaited inside a running asyncio event loop")
+        })?;
+        *self.event_loop.lock().unwrap() = Some(event_loop.clone().unbind());
+        let future = event_loop.call_method0("create_future")?;
+        let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
+        let shared = self.clone();
+        self.backend.request(
+            request,
+            Box::new(move |result| {
+                Python::attach(|py| {
+                    let (value, error) = match result {
+                        Ok(Response::Value(value)) => match ToPython::new(&shared).convert(py, &value) {
+                            Ok(value) => (value, None),
+                            Err(e) => (py.None().into_bound(py), Some(e)),
+                        },
+                        Ok(other) => (py.None().into_bound(py), Some(PyRuntimeError::new_err(format!("unexpected {other:?}")))),
+                        Err(e) => (py.None().into_bound(py), Some(to_py_err(py, e))),
+                    };
+                    let error = error.map(|e| e.into_value(py).into_any());
+                    let settle = py_objects::settle_future(py).map(|f| f.clone());
+                    let scheduled = settle.and_then(|settle| {
+                        loop_ref.call_method1(py, "call_soon_threadsafe", (settle, future_ref, value, error))
+                    });
+                    // The loop may be closed already: nobody awaits the result any more.
+                    drop(scheduled);
+                });
+            }),
+        );
+        Ok(future)
+    }
+
+    /// The loop async handlers run on, or why there is none usable now.
+    pub fn event_loop(&self, py: Python<'_>) -> Result<Py<PyAny>, &'static str> {
+        if self.blocking.load(Ordering::SeqCst) > 0 {
+            return Err("the event loop is not running: a synchronous call (eval) blocks it; use eval_async");
+        }
+        let event_loop = self.event_loop.lock().unwrap().as_ref().map(|l| l.clone_ref(py));
+        let usable = match (&event_loop, py_objects::loop_is_usable(py)) {
+            (Some(l), Ok(check)) => check.call1((l,)).and_then(|r| r.is_truthy()).unwrap_or(false),
+            _ => false,
+        };
+        match event_loop {
+            Some(l) if usable => Ok(l),
+            _ => Err("the event loop is not running: call the runtime through eval_async (or another async entry point) first"),
+        }
+    }
+
+    pub fn wait(&self, blocking: bool) -> Wait {
+        if blocking {
+            Wait::Blocking
+        } else {
+            Wait::Async
+        }
+    }
+
+    pub fn from_python<'a>(self: &'a std::sync::Arc<Self>) -> FromPython<'a> {
+        FromPython::new(self)
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// Stop the backend, with the GIL released so a handler waiting for it can finish.
+    pub fn close(&self) {
+        if !self.closed.swap(true, Ordering::SeqCst) {
+            Python::attach(|py| py.detach(|| self.backend.close()));
+        }
+    }
+
+    pub fn value_args(self: &std::sync::Arc<Self>, py: Python<'_>, args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Vec<Value>> {
+        let mut converter = self.from_python();
+        args.iter().map(|arg| converter.convert(py, &arg)).collect()
+    }
+}
+
+impl Drop for RuntimeShared {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
