@@ -14,7 +14,7 @@ use crate::error::{EngineError, HostError, JsException, TerminationReason};
 use crate::exception::{self, STACK_FRAME_LIMIT};
 use crate::heap_limit::HeapLimit;
 use crate::host::Host;
-use crate::inbox::{AsyncCallId, Inbound, InboxReceiver, InboxSender, Reply, Request, Response, Wait};
+use crate::inbox::{recv_spinning, AsyncCallId, Inbound, InboxReceiver, InboxSender, Reply, Request, Response, Wait};
 use crate::state::EngineState;
 use crate::stats::EngineStats;
 use crate::value::Value;
@@ -168,7 +168,7 @@ impl Engine {
                 return self.shut_down(reason);
             }
             let message = match self.wake_at() {
-                None => self.inbox.recv().ok(),
+                None => recv_spinning(&self.inbox).ok(),
                 Some(at) => match self.inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
                     Ok(message) => Some(message),
                     Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Some(Inbound::Wake),

@@ -54,3 +54,21 @@ pub enum Inbound {
 
 pub type InboxSender = Sender<Inbound>;
 pub type InboxReceiver = Receiver<Inbound>;
+
+/// How long a thread that expects a message soon polls before it sleeps. Waking a sleeping
+/// thread costs more than a small call takes, so back-to-back calls answer much faster when
+/// both sides poll briefly; the bound keeps an idle runtime from burning a core.
+pub const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
+
+/// `receiver.recv()`, polling for `SPIN_BEFORE_SLEEP` first.
+pub fn recv_spinning<T>(receiver: &Receiver<T>) -> Result<T, std::sync::mpsc::RecvError> {
+    let started = std::time::Instant::now();
+    loop {
+        match receiver.try_recv() {
+            Ok(message) => return Ok(message),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(std::sync::mpsc::RecvError),
+            Err(std::sync::mpsc::TryRecvError::Empty) if started.elapsed() < SPIN_BEFORE_SLEEP => std::hint::spin_loop(),
+            Err(std::sync::mpsc::TryRecvError::Empty) => return receiver.recv(),
+        }
+    }
+}

@@ -22,6 +22,6 @@ pub use engine::{Engine, EngineHandle};
 pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason};
 pub use exception::NON_ERROR_THROW;
 pub use host::{AsyncReply, ConsoleLevel, Host};
-pub use inbox::{AsyncCallId, Reply, Request, Response, Wait};
+pub use inbox::{recv_spinning, AsyncCallId, Reply, Request, Response, Wait};
 pub use stats::EngineStats;
 pub use value::{CallMode, FunctionHandle, HostFunctionId, Value, MAX_SAFE_INTEGER};

@@ -2,7 +2,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread::ThreadId;
 
-use jscell_engine::{EngineError, Reply, Request, Response, TerminationReason};
+use jscell_engine::{recv_spinning, EngineError, Reply, Request, Response, TerminationReason};
 
 use crate::capability_host::CapabilityHost;
 
@@ -30,7 +30,7 @@ pub trait Backend: Send + Sync {
     fn request_blocking(&self, request: Request) -> Result<Response, EngineError> {
         let (tx, rx) = mpsc::sync_channel(1);
         self.request(request, Box::new(move |result| drop(tx.send(result))));
-        rx.recv().unwrap_or_else(|_| {
+        recv_spinning(&rx).unwrap_or_else(|_| {
             Err(EngineError::Terminated(self.termination().unwrap_or(TerminationReason::Closed)))
         })
     }

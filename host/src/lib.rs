@@ -8,6 +8,6 @@ mod native;
 
 pub use backend::Backend;
 pub use capability_host::{AsyncHandler, CapabilityHost, ConsoleSink, SyncHandler};
-pub use native::NativeBackend;
+pub use native::{EngineThreadWrapper, NativeBackend};
 
 pub use jscell_engine as engine;

@@ -12,6 +12,11 @@ use crate::capability_host::{CapabilityHost, EngineHost};
 /// value conversion and host calls.
 const ENGINE_THREAD_STACK: usize = 64 << 20;
 
+/// Wraps the whole life of the engine thread, so an embedder can set up per-thread state once
+/// (the Python layer keeps the thread registered with the interpreter instead of registering
+/// it again for every handler call).
+pub type EngineThreadWrapper = fn(&mut (dyn FnMut() + Send));
+
 pub struct NativeBackend {
     engine: EngineHandle,
     capabilities: Arc<CapabilityHost>,
@@ -21,19 +26,29 @@ pub struct NativeBackend {
 
 impl NativeBackend {
     /// Start an engine thread; returns once the isolate exists and `bootstrap` has run.
-    pub fn start(config: EngineConfig, capabilities: Arc<CapabilityHost>) -> Result<Self, EngineError> {
+    pub fn start(
+        config: EngineConfig,
+        capabilities: Arc<CapabilityHost>,
+        wrap_thread: EngineThreadWrapper,
+    ) -> Result<Self, EngineError> {
         let (started_tx, started_rx) = mpsc::sync_channel(1);
         let host = EngineHost(capabilities.clone());
         let thread = std::thread::Builder::new()
             .name("jscell-engine".into())
             .stack_size(ENGINE_THREAD_STACK)
-            .spawn(move || match Engine::new(&config, Box::new(host)) {
-                Ok((engine, handle)) => {
-                    if started_tx.send(Ok(handle)).is_ok() {
-                        engine.run();
+            .spawn(move || {
+                let mut start = Some((config, host, started_tx));
+                wrap_thread(&mut || {
+                    let Some((config, host, started_tx)) = start.take() else { return };
+                    match Engine::new(&config, Box::new(host)) {
+                        Ok((engine, handle)) => {
+                            if started_tx.send(Ok(handle)).is_ok() {
+                                engine.run();
+                            }
+                        }
+                        Err(error) => drop(started_tx.send(Err(error))),
                     }
-                }
-                Err(error) => drop(started_tx.send(Err(error))),
+                })
             })
             .map_err(|e| EngineError::Terminated(TerminationReason::EngineLost(format!("cannot start a thread: {e}"))))?;
         let thread_id = thread.thread().id();

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import datetime
 import inspect
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,6 +16,15 @@ from ._values import RuntimeStats
 Timeout = float | int | datetime.timedelta | None
 
 _OP_MODES = ("sync", "async")
+
+_open_runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_runtimes() -> None:
+    # Engine threads must be gone before the interpreter finalizes: they call into Python.
+    for runtime in list(_open_runtimes):
+        runtime.close()
 
 
 def _source(code: object) -> str:
@@ -64,6 +75,7 @@ class Runtime:
             default_timeout=config.timeout,
         )
         self._op_names: dict[str, int] = {}
+        _open_runtimes.add(self)
 
     @property
     def config(self) -> RuntimeConfig:

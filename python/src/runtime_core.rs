@@ -41,7 +41,8 @@ impl RuntimeCore {
         let config = EngineConfig { max_heap_size, initial_heap_size, bootstrap, enable_console, limits };
         let capabilities = CapabilityHost::new();
         capabilities.set_console_sink(Arc::new(LoggingSink));
-        let backend = py.detach(|| NativeBackend::start(config, capabilities)).map_err(|e| to_py_err(py, e))?;
+        let backend =
+            py.detach(|| NativeBackend::start(config, capabilities, attached_thread)).map_err(|e| to_py_err(py, e))?;
         let shared = RuntimeShared::new(Box::new(backend), limits, default_timeout.map(Duration::from_secs_f64));
         Ok(RuntimeCore { shared: Arc::new(shared) })
     }
@@ -101,6 +102,12 @@ impl RuntimeCore {
         self.shared.close();
         Ok(())
     }
+}
+
+/// Register the engine thread with the interpreter once for its whole life; handlers then only
+/// take the GIL instead of creating and destroying a thread state on every call.
+fn attached_thread(run: &mut (dyn FnMut() + Send)) {
+    Python::attach(|py| py.detach(run));
 }
 
 impl Drop for RuntimeCore {
