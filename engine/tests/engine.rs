@@ -222,3 +222,67 @@ fn optimized_allocating_loops_can_be_stopped() {
         assert!(matches!(err, EngineError::Timeout(_)), "{source}: {err:?}");
     }
 }
+
+/// Plain data takes V8's serializer; the same data beside a function takes the handle walk.
+/// Both must give the same value.
+#[test]
+fn the_serializer_fast_path_and_the_walk_agree() {
+    let e = engine();
+    let data = r#"(() => {
+        const shared = {s: 1};
+        const sparse = []; sparse[5] = 'five'; sparse.extra = 'ignored';
+        const dense = [1, , 3]; dense.named = true;
+        const buffer = new Uint8Array([1, 2, 3, 4, 5]);
+        return {
+            shared: [shared, shared, {inner: shared}],
+            sparse, dense,
+            numbers: [0, -1, 2147483647, -2147483648, 4294967295, 1.5, -0, Infinity, 2 ** 53, 2 ** 60],
+            bigints: [0n, -1n, 2n ** 64n, -(2n ** 130n)],
+            strings: ['', 'latin é', 'emoji 🦀', 'lone \ud800 surrogate'],
+            keys: {b: 1, 2: 'two', a: 3, 1: 'one'},
+            map: new Map([[1, 'a'], ['k', {v: [1]}]]),
+            set: new Set(['x', 2]),
+            date: new Date(86400000),
+            view: buffer.subarray(1, 3),
+            buffer: buffer.buffer,
+            nested: {a: {b: {c: [[]]}}},
+            nothing: [undefined, null, true, false],
+        };
+    })()"#;
+    let fast = eval(&e, &format!("({data})")).unwrap();
+    let Value::Object(mut walked) = eval(&e, &format!("Object.assign({data}, {{f: () => 1}})")).unwrap() else { panic!() };
+    assert!(matches!(walked.pop(), Some((key, Value::Function(_))) if key == "f"));
+    assert_eq!(fast, Value::Object(walked));
+    let Value::Object(entries) = fast else { panic!() };
+    let get = |k: &str| entries.iter().find(|(key, _)| key == k).unwrap().1.clone();
+    assert_eq!(get("view"), Value::Bytes(vec![2, 3]));
+    assert_eq!(get("buffer"), Value::Bytes(vec![1, 2, 3, 4, 5]));
+    assert_eq!(
+        get("sparse"),
+        Value::Array(vec![Value::Undefined, Value::Undefined, Value::Undefined, Value::Undefined, Value::Undefined, Value::String("five".into())])
+    );
+    assert_eq!(get("keys"), Value::Object(vec![
+        ("1".into(), Value::String("one".into())),
+        ("2".into(), Value::String("two".into())),
+        ("b".into(), Value::Int(1)),
+        ("a".into(), Value::Int(3)),
+    ]));
+}
+
+#[test]
+fn limits_hold_the_same_on_both_paths() {
+    let config = EngineConfig { limits: ConversionLimits { max_depth: 20, max_bytes: 4_000 }, ..Default::default() };
+    let e = start(config, TestHost::default());
+    for with_function in ["", ", f: () => 1"] {
+        let cycle = eval(&e, &format!("(() => {{ const o = {{x: 1{with_function}}}; o.self = {{o}}; return o }})()")).unwrap_err();
+        assert_eq!(cycle, EngineError::Conversion(ConversionError::Cycle), "{with_function}");
+        let deep = eval(&e, &format!("(() => {{ let d = {{}}; for (let i = 0; i < 100; i++) d = {{d{with_function}}}; return d }})()")).unwrap_err();
+        assert_eq!(deep, EngineError::Conversion(ConversionError::TooDeep { limit: 20 }), "{with_function}");
+        let shared_deep = eval(&e, &format!("(() => {{ let s = {{}}; for (let i = 0; i < 15; i++) s = {{s}}; return {{a: s, b: {{c: {{d: {{e: {{f: {{g: s}}}}}}}}}}{with_function}}} }})()")).unwrap_err();
+        assert_eq!(shared_deep, EngineError::Conversion(ConversionError::TooDeep { limit: 20 }), "{with_function}");
+        let shared_large = eval(&e, &format!("(() => {{ const big = {{t: 'x'.repeat(1500)}}; return {{a: big, b: big, c: big{with_function}}} }})()")).unwrap_err();
+        assert_eq!(shared_large, EngineError::Conversion(ConversionError::TooLarge { limit: 4_000 }), "{with_function}");
+        let sparse = eval(&e, &format!("(() => {{ const a = []; a[100000] = 1; return {{a{with_function}}} }})()")).unwrap_err();
+        assert_eq!(sparse, EngineError::Conversion(ConversionError::TooLarge { limit: 4_000 }), "{with_function}");
+    }
+}

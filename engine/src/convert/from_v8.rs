@@ -1,9 +1,12 @@
-//! V8 → `Value`. Walks the value once, charging every node against the depth and byte limits,
-//! and detects cycles by object identity (identity hash to find candidates, then `==` on the
-//! handles to confirm), so a DAG that shares an object is copied while a real cycle fails.
+//! V8 → `Value`. Walks the value once, charging every node against the depth and byte limits.
+//! A cycle makes the walk unboundedly deep, so it always ends at a limit; only then is the path
+//! from the root inspected for an object that contains itself (by identity: identity hash to
+//! find candidates, `==` on the handles to confirm), and the error names the cycle. A DAG that
+//! shares an object is copied. This keeps the per-object cost of the common case at a push.
 
 use std::collections::HashMap;
 
+use super::serialized::{serialize, Fast, Reader};
 use crate::config::ConversionLimits;
 use crate::error::ConversionError;
 use crate::value::{FunctionHandle, Value};
@@ -22,13 +25,13 @@ impl From<ConversionError> for ReadFailure {
 }
 
 /// Fixed cost charged per node so that huge arrays of tiny values are bounded too.
-const NODE_BYTES: usize = 8;
+pub const NODE_BYTES: usize = 8;
 
 pub struct FromV8<'s, 'a> {
     limits: ConversionLimits,
     bytes: usize,
-    /// Objects on the path from the root to the node being read, by identity hash.
-    ancestors: HashMap<i32, Vec<v8::Local<'s, v8::Object>>>,
+    /// Objects on the path from the root to the node being read.
+    path: Vec<v8::Local<'s, v8::Object>>,
     keep_function: &'a mut dyn FnMut(v8::Global<v8::Function>) -> FunctionHandle,
 }
 
@@ -39,19 +42,55 @@ impl<'s, 'a> FromV8<'s, 'a> {
         limits: ConversionLimits,
         keep_function: &'a mut dyn FnMut(v8::Global<v8::Function>) -> FunctionHandle,
     ) -> Self {
-        FromV8 { limits, bytes: 0, ancestors: HashMap::new(), keep_function }
+        FromV8 { limits, bytes: 0, path: Vec::new(), keep_function }
     }
 
     pub fn read(&mut self, scope: &mut v8::PinScope<'s, '_>, value: v8::Local<'s, v8::Value>) -> Read<Value> {
+        if value.is_object() && !value.is_function() {
+            match self.read_serialized(scope, value) {
+                Ok(value) => return Ok(value),
+                Err(Fast::Error(e)) => return Err(e.into()),
+                Err(Fast::Unsupported) if scope.is_execution_terminating() => return Err(ReadFailure::Threw),
+                Err(Fast::Unsupported) => {}
+            }
+        }
         self.read_at(scope, value, 0)
+    }
+
+    /// The fast path; on `Unsupported` the charge is undone for the walk to redo.
+    fn read_serialized(&mut self, scope: &mut v8::PinScope<'s, '_>, value: v8::Local<'s, v8::Value>) -> Result<Value, Fast> {
+        let bytes = {
+            v8::tc_scope!(let tc, scope);
+            serialize(tc, value)
+        };
+        let bytes = bytes.ok_or(Fast::Unsupported)?;
+        let before = self.bytes;
+        let result = Reader::new(&bytes, self.limits, &mut self.bytes).read();
+        if matches!(result, Err(Fast::Unsupported)) {
+            self.bytes = before;
+        }
+        result
     }
 
     fn charge(&mut self, bytes: usize) -> Read<()> {
         self.bytes = self.bytes.saturating_add(bytes + NODE_BYTES);
         if self.bytes > self.limits.max_bytes {
-            return Err(ConversionError::TooLarge { limit: self.limits.max_bytes }.into());
+            return Err(self.limit_hit(ConversionError::TooLarge { limit: self.limits.max_bytes }));
         }
         Ok(())
+    }
+
+    /// A limit was reached: report the cycle instead if the path holds one.
+    fn limit_hit(&self, limit: ConversionError) -> ReadFailure {
+        let mut seen: HashMap<i32, Vec<v8::Local<'s, v8::Object>>> = HashMap::new();
+        for object in &self.path {
+            let same_hash = seen.entry(object.get_identity_hash().get()).or_default();
+            if same_hash.iter().any(|other| other == object) {
+                return ConversionError::Cycle.into();
+            }
+            same_hash.push(*object);
+        }
+        limit.into()
     }
 
     fn read_at(
@@ -61,7 +100,7 @@ impl<'s, 'a> FromV8<'s, 'a> {
         depth: usize,
     ) -> Read<Value> {
         if depth > self.limits.max_depth {
-            return Err(ConversionError::TooDeep { limit: self.limits.max_depth }.into());
+            return Err(self.limit_hit(ConversionError::TooDeep { limit: self.limits.max_depth }));
         }
         if value.is_string() {
             let text = value.cast::<v8::String>().to_rust_string_lossy(scope);
@@ -148,19 +187,9 @@ impl<'s, 'a> FromV8<'s, 'a> {
         }
 
         let object = value.cast::<v8::Object>();
-        let hash = object.get_identity_hash().get();
-        if let Some(on_path) = self.ancestors.get(&hash) {
-            if on_path.iter().any(|ancestor| *ancestor == object) {
-                return Err(ConversionError::Cycle.into());
-            }
-        }
-        self.ancestors.entry(hash).or_default().push(object);
+        self.path.push(object);
         let result = self.read_container(scope, object, depth);
-        let on_path = self.ancestors.get_mut(&hash).expect("pushed above");
-        on_path.pop();
-        if on_path.is_empty() {
-            self.ancestors.remove(&hash);
-        }
+        self.path.pop();
         result
     }
 
