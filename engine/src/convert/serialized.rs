@@ -5,8 +5,6 @@
 //! reader answer `Unsupported`, and the caller falls back to the walk. Limits are charged
 //! exactly as the walk charges them, so both paths give the same value or the same error.
 
-use std::collections::HashMap;
-
 use crate::config::ConversionLimits;
 use crate::error::ConversionError;
 use crate::value::Value;
@@ -32,6 +30,7 @@ type Parse<T> = Result<T, Fast>;
 
 /// An object the serializer assigned an id. A back-reference to a finished one (a shared
 /// object) is read again from where it starts, so no value is copied unless it is shared.
+#[derive(Clone, Copy)]
 enum Known {
     InProgress,
     Done { start: usize, bytes: usize, height: usize },
@@ -64,13 +63,14 @@ pub struct Reader<'b> {
     at: usize,
     limits: ConversionLimits,
     charged: &'b mut usize,
-    known: HashMap<u32, Known>,
+    /// Indexed by the serializer's object id, which counts up from 0.
+    known: Vec<Known>,
     next_id: u32,
 }
 
 impl<'b> Reader<'b> {
     pub fn new(bytes: &'b [u8], limits: ConversionLimits, charged: &'b mut usize) -> Self {
-        Reader { bytes, at: 0, limits, charged, known: HashMap::new(), next_id: 0 }
+        Reader { bytes, at: 0, limits, charged, known: Vec::new(), next_id: 0 }
     }
 
     pub fn read(mut self) -> Parse<Value> {
@@ -136,12 +136,20 @@ impl<'b> Reader<'b> {
     fn begin_object(&mut self) -> u32 {
         let id = self.next_id;
         self.next_id += 1;
-        self.known.insert(id, Known::InProgress);
+        self.mark(id, Known::InProgress);
         id
     }
 
+    fn mark(&mut self, id: u32, state: Known) {
+        let index = id as usize;
+        if index >= self.known.len() {
+            self.known.resize(index + 1, Known::InProgress);
+        }
+        self.known[index] = state;
+    }
+
     fn finish_object(&mut self, id: u32, start: usize, bytes: usize, height: usize) {
-        self.known.insert(id, Known::Done { start, bytes, height });
+        self.mark(id, Known::Done { start, bytes, height });
     }
 
     /// One value at `depth`; returns it with the height of its subtree.
@@ -194,7 +202,7 @@ impl<'b> Reader<'b> {
             b'B' => {
                 let length = self.length()?;
                 let bytes = self.raw(length)?.to_vec();
-                self.known.insert(id, Known::Buffer);
+                self.mark(id, Known::Buffer);
                 return self.buffer(bytes, before);
             }
             _ => return Err(Fast::Unsupported),
@@ -207,7 +215,7 @@ impl<'b> Reader<'b> {
     /// charged again as the walk would; one still being read contains itself.
     fn reference(&mut self, depth: usize, before: usize) -> Parse<(Value, usize)> {
         let id = u32::try_from(self.varint()?).map_err(|_| Fast::Unsupported)?;
-        let (start, bytes, height) = match self.known.get(&id) {
+        let (start, bytes, height) = match self.known.get(id as usize) {
             Some(Known::Done { start, bytes, height }) => (*start, *bytes, *height),
             Some(Known::InProgress) => return Err(ConversionError::Cycle.into()),
             Some(Known::Buffer) | None => return Err(Fast::Unsupported),
@@ -235,7 +243,7 @@ impl<'b> Reader<'b> {
         let bytes = if self.peek() == Some(b'V') {
             self.byte()?;
             let view_id = self.begin_object();
-            self.known.insert(view_id, Known::Buffer);
+            self.mark(view_id, Known::Buffer);
             let _kind = self.varint()?;
             let offset = self.length()?;
             let length = self.length()?;
@@ -256,7 +264,12 @@ impl<'b> Reader<'b> {
         Ok(Some(match tag {
             b'"' => {
                 let length = self.length()?;
-                self.raw(length)?.iter().map(|&b| b as char).collect()
+                let latin1 = self.raw(length)?;
+                match std::str::from_utf8(latin1) {
+                    // ASCII, by far the common case, is already UTF-8.
+                    Ok(ascii) if latin1.is_ascii() => ascii.to_owned(),
+                    _ => latin1.iter().map(|&b| b as char).collect(),
+                }
             }
             b'c' => {
                 let length = self.length()?;
