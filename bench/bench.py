@@ -1,0 +1,206 @@
+"""jscell side by side with jsrun and mini-racer, in one process.
+
+Run it with `cargo xtask bench`, which builds jscell into .venv and installs the comparison
+libraries from requirements-bench.txt. Each case is timed for each library in turn with
+time.perf_counter: calls are repeated until one run lasts MIN_RUN seconds (those calibration runs
+are the warm-up), then the median of REPEATS such runs is taken, as seconds per call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import statistics
+import time
+from collections.abc import Callable
+
+import jscell
+import jsrun
+from jscell._config import BACKENDS
+from py_mini_racer import MiniRacer
+
+REPEATS = 7
+MIN_RUN = 0.2
+
+FIB = "function fib(n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }"
+ITEMS = (
+    "Array.from({length: 20000}, (_, i) =>"
+    " ({id: i, name: 'item' + i, value: i * 1.5, tags: ['a', 'b'], active: i % 2 == 0}))"
+)
+BOUND_LOOP = "(() => { let sum = 0; for (let i = 0; i < 5000; i++) sum += inc(i); return sum; })()"
+
+
+class RuntimeLibrary:
+    """jscell (one backend) or jsrun: both implement the same Runtime API."""
+
+    def __init__(self, name: str, new_runtime: Callable[[], object]) -> None:
+        self.name = name
+        self._new_runtime = new_runtime
+        self._runtime = new_runtime()
+        self._runtime.eval(FIB)
+        self._runtime.bind_function("inc", lambda x: x + 1)
+
+    def eval(self, code: str) -> object:
+        return self._runtime.eval(code)
+
+    def bound_calls(self) -> object:
+        return self._runtime.eval(BOUND_LOOP)
+
+    def items(self) -> object:
+        return self._runtime.eval(ITEMS)
+
+    def create_eval_close(self) -> None:
+        runtime = self._new_runtime()
+        runtime.eval("1")
+        runtime.close()
+
+    def close(self) -> None:
+        self._runtime.close()
+
+
+class MiniRacerLibrary:
+    """mini-racer: ``eval`` returns arrays and objects as live JS proxies; ``execute`` is its way
+    to get plain Python data (JSON.stringify in JS, json.loads in Python)."""
+
+    name = "mini-racer"
+
+    # Python functions reach JS only as async functions (wrap_py_function), so a synchronous
+    # call from a JS loop does not exist: n/a.
+    bound_calls = None
+
+    def __init__(self) -> None:
+        self._racer = MiniRacer()
+        self._racer.eval(FIB)
+
+    def eval(self, code: str) -> object:
+        return self._racer.eval(code)
+
+    def items(self) -> object:
+        return self._racer.execute(ITEMS)
+
+    def create_eval_close(self) -> None:
+        racer = MiniRacer()
+        racer.eval("1")
+        racer.close()
+
+    def close(self) -> None:
+        self._racer.close()
+
+
+ITEMS_CASE = "20,000 objects returned to Python"
+
+# Each case makes, from a library, the operation to time, or None where the library lacks it.
+CASES: list[tuple[str, Callable[[object], Callable[[], object] | None]]] = [
+    ('eval("1+1")', lambda lib: lambda: lib.eval("1+1")),
+    ("bound Python fn, 5,000 calls in one JS loop", lambda lib: lib.bound_calls),
+    (ITEMS_CASE, lambda lib: lib.items),
+    ('create + eval("1") + close', lambda lib: lib.create_eval_close),
+    ("fib(25)", lambda lib: lambda: lib.eval("fib(25)")),
+]
+
+
+@dataclasses.dataclass
+class Timing:
+    """Median seconds per call, and what any calls raised. A library that fails now and then
+    (jsrun's cycle check misfires on large arrays) is timed all the same, failed calls included,
+    and its failures are listed under the table."""
+
+    seconds: float = 0.0
+    calls: int = 0
+    errors: list[Exception] = dataclasses.field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return len(self.errors) == self.calls
+
+
+def measure(op: Callable[[], object]) -> Timing:
+    timing = Timing()
+
+    def run(number: int) -> float:
+        """Seconds per call over ``number`` calls."""
+        start = time.perf_counter()
+        for _ in range(number):
+            try:
+                op()
+            except Exception as error:  # noqa: BLE001 - reported under the table
+                timing.errors.append(error)
+        timing.calls += number
+        return (time.perf_counter() - start) / number
+
+    number = 1
+    while run(number) * number < MIN_RUN:
+        number *= 2
+    timing.seconds = statistics.median(run(number) for _ in range(REPEATS))
+    return timing
+
+
+def duration(timing: Timing | None) -> str:
+    """A cell of the table: n/a where the library lacks the feature, ! where some calls raised."""
+    if timing is None:
+        return "n/a"
+    if timing.failed:
+        return "failed"
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6), ("ns", 1e-9)):
+        if timing.seconds >= scale or unit == "ns":
+            return f"{timing.seconds / scale:.3g} {unit}" + ("!" if timing.errors else "")
+
+
+def ratio(numerator: Timing | None, denominator: Timing | None) -> str:
+    if numerator is None or denominator is None or numerator.failed or denominator.failed:
+        return "n/a"
+    return f"{numerator.seconds / denominator.seconds:.2f}×"
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, ["-" * width for width in widths], *rows]:
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
+        print("  ".join(cells))
+
+
+def main() -> None:
+    jscells = [
+        RuntimeLibrary(f"jscell {backend}", lambda backend=backend: jscell.Runtime(jscell.RuntimeConfig(backend=backend)))
+        for backend in BACKENDS
+    ]
+    rivals = [RuntimeLibrary("jsrun", jsrun.Runtime), MiniRacerLibrary()]
+    libraries = [*jscells, *rivals]
+    versions = ", ".join(f"{dist} {importlib.metadata.version(dist)}" for dist in ("jscell", "jsrun", "mini-racer"))
+    print(f"{versions}; time per op, median of {REPEATS} runs of >= {MIN_RUN}s each\n")
+
+    times: dict[str, dict[str, Timing | None]] = {}
+    for case, make_op in CASES:
+        times[case] = {}
+        for library in libraries:
+            op = make_op(library)
+            times[case][library.name] = None if op is None else measure(op)
+
+    # The practical floor for returning data to Python: parsing the same data from JSON text.
+    json_text = jscells[0].eval(f"JSON.stringify({ITEMS})")
+    json_floor = measure(lambda: json.loads(json_text))
+
+    for library in libraries:
+        library.close()
+
+    header = ["case", *(library.name for library in libraries)]
+    header += [f"{mine.name} / {rival.name}" for mine in jscells for rival in rivals]
+    rows = []
+    for case, _ in CASES:
+        row = [case, *(duration(times[case][library.name]) for library in libraries)]
+        row += [ratio(times[case][mine.name], times[case][rival.name]) for mine in jscells for rival in rivals]
+        rows.append(row)
+    print_table(header, rows)
+    for case, _ in CASES:
+        for name, timing in times[case].items():
+            if timing is not None and timing.errors:
+                error = timing.errors[-1]
+                print(f"! {name}: {len(timing.errors)} of {timing.calls} calls of {case!r} raised, e.g. {type(error).__name__}: {error}")
+    print(f"\njson.loads of the same 20,000 objects: {duration(json_floor)}")
+    for mine in jscells:
+        print(f"{mine.name}, 20,000 objects vs json.loads: {ratio(times[ITEMS_CASE][mine.name], json_floor)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+//! The tasks beyond setup, each a few steps on top of the one before: build < demo, test, bench.
+
+use std::ffi::OsString;
+use std::process::Command;
+
+use crate::{cmd, root, setup, venv};
+
+/// pytest's exit code for "no tests were collected": an empty run must not pass as green.
+const PYTEST_NO_TESTS: i32 = 5;
+
+/// Builds the `jscell` extension in release and installs it into .venv. `RUSTY_V8_ARCHIVE` passes
+/// through untouched: cargo set it from .cargo/config.toml when it started xtask, and any other
+/// value would make the v8 crate rebuild.
+pub fn build() -> Result<(), String> {
+    setup::setup()?;
+    cmd::run(
+        Command::new(venv::bin("maturin"))
+            .args(["develop", "--release"])
+            .current_dir(root().join("python"))
+            .env("VIRTUAL_ENV", venv::dir()),
+    )
+}
+
+pub fn demo() -> Result<(), String> {
+    build()?;
+    cmd::run(
+        Command::new(venv::bin("python"))
+            .arg("examples/quickstart.py")
+            .current_dir(root()),
+    )
+}
+
+/// Runs both suites even when the first fails, so one run shows every failure.
+pub fn test() -> Result<(), String> {
+    build()?;
+    // jscell-python is a pyo3 cdylib: it cannot link into a test binary; pytest covers it.
+    let rust = cmd::run(
+        Command::new(cargo())
+            .args([
+                "test",
+                "--release",
+                "--workspace",
+                "--exclude",
+                "jscell-python",
+            ])
+            .current_dir(root()),
+    );
+    // One pytest run covers every backend: the suite's `backend` fixture parametrizes itself.
+    let python = cmd::status(
+        Command::new(venv::bin("python"))
+            .args(["-m", "pytest", "tests/python", "-q"])
+            .current_dir(root()),
+    )
+    .and_then(|status| match status.code() {
+        Some(0) => Ok(()),
+        Some(PYTEST_NO_TESTS) => Err("pytest collected no tests".to_string()),
+        _ => Err(format!("pytest failed ({status})")),
+    });
+    match (rust, python) {
+        (Ok(()), Ok(())) => Ok(()),
+        (rust, python) => Err([rust.err(), python.err()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ")),
+    }
+}
+
+pub fn bench() -> Result<(), String> {
+    build()?;
+    venv::install("requirements-bench.txt")?;
+    cmd::run(
+        Command::new(venv::bin("python"))
+            .arg("bench/bench.py")
+            .current_dir(root()),
+    )
+}
+
+/// The cargo that started xtask, so nested builds use the same toolchain.
+fn cargo() -> OsString {
+    std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
+}
