@@ -18,6 +18,7 @@ mod value;
 mod watchdog;
 
 pub use config::{ConversionLimits, EngineConfig};
+pub use convert::{Build, ReadError, SerializedReader};
 pub use engine::{Engine, EngineHandle};
 pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason};
 pub use exception::NON_ERROR_THROW;

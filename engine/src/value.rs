@@ -3,6 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ConversionLimits;
+use crate::convert::{ReadError, SerializedReader, ValueTree};
+use crate::error::ConversionError;
+
 /// Largest integer a JS number represents exactly; beyond it integers travel as BigInt.
 pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 
@@ -45,6 +49,10 @@ pub enum Value {
     Function(FunctionHandle),
     /// A host callable; becomes a JS function that calls back into the host.
     HostFunction { id: HostFunctionId, mode: CallMode },
+    /// Plain data in V8's structured-clone format, already checked against the limits it was
+    /// read with. Readers build their own representation from it in one pass
+    /// (`SerializedReader`); `expand` builds the `Value` tree.
+    Serialized(Vec<u8>),
 }
 
 impl Value {
@@ -76,6 +84,22 @@ impl Value {
             Value::Map(_) => "Map",
             Value::Date(_) => "Date",
             Value::Function(_) | Value::HostFunction { .. } => "function",
+            Value::Serialized(_) => "object",
+        }
+    }
+
+    /// The same value with `Serialized` data built into the tree.
+    pub fn expand(self, limits: ConversionLimits) -> Result<Value, ConversionError> {
+        match self {
+            Value::Serialized(bytes) => match SerializedReader::new(&bytes, limits, 0, &mut ValueTree).read() {
+                Ok(value) => Ok(value),
+                Err(ReadError::Conversion(e)) => Err(e),
+                Err(ReadError::Unsupported) => {
+                    Err(ConversionError::Unsupported { what: "malformed serialized data".into() })
+                }
+                Err(ReadError::Build(never)) => match never {},
+            },
+            other => Ok(other),
         }
     }
 }

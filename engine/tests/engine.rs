@@ -60,7 +60,7 @@ fn request(handle: &EngineHandle, request: Request) -> Result<Response, EngineEr
 
 fn eval_with(handle: &EngineHandle, source: &str, timeout: Option<Duration>) -> Result<Value, EngineError> {
     match request(handle, Request::Eval { source: source.into(), timeout, wait: Wait::Blocking })? {
-        Response::Value(v) => Ok(v),
+        Response::Value(v) => Ok(v.expand(ConversionLimits::default())?),
         other => panic!("unexpected {other:?}"),
     }
 }

@@ -1,10 +1,13 @@
 //! Python ↔ `Value`. Python → `Value` enforces the same depth, size and cycle rules the engine
 //! applies in the other direction; callables become host functions granted to this runtime.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
-use jscell_host::engine::{CallMode, ConversionError, Value, MAX_SAFE_INTEGER};
+use jscell_host::engine::{Build, CallMode, ConversionError, ReadError, SerializedReader, Value, MAX_SAFE_INTEGER};
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMemoryView, PySet, PyString, PyTuple,
@@ -190,13 +193,12 @@ impl<'a> FromPython<'a> {
 
 pub struct ToPython<'a> {
     runtime: &'a Arc<RuntimeShared>,
-    /// Object keys repeat across arrays of records; one Python string per distinct key.
-    keys: HashMap<String, Py<PyString>>,
+    keys: KeyCache,
 }
 
 impl<'a> ToPython<'a> {
     pub fn new(runtime: &'a Arc<RuntimeShared>) -> Self {
-        ToPython { runtime, keys: HashMap::new() }
+        ToPython { runtime, keys: KeyCache::default() }
     }
 
     pub fn convert<'py>(&mut self, py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -206,73 +208,165 @@ impl<'a> ToPython<'a> {
             Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
             Value::Int(i) => i.into_pyobject(py)?.into_any(),
             Value::Float(f) => PyFloat::new(py, *f).into_any(),
-            Value::BigInt { negative, words } => {
-                let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
-                let magnitude = py.get_type::<PyInt>().call_method1("from_bytes", (PyBytes::new(py, &bytes), "little"))?;
-                if *negative {
-                    magnitude.neg()?
-                } else {
-                    magnitude
-                }
-            }
+            Value::BigInt { negative, words } => bigint(py, *negative, words)?,
             Value::String(s) => PyString::new(py, s).into_any(),
             Value::Bytes(bytes) => PyBytes::new(py, bytes).into_any(),
             Value::Array(items) => {
-                let list = PyList::empty(py);
-                for item in items {
-                    list.append(self.convert(py, item)?)?;
-                }
-                list.into_any()
+                let items = items.iter().map(|item| self.convert(py, item)).collect::<PyResult<Vec<_>>>()?;
+                PyList::new(py, items)?.into_any()
             }
             Value::Object(entries) => {
                 let dict = PyDict::new(py);
                 for (key, item) in entries {
-                    let key = match self.keys.get(key) {
-                        Some(cached) => cached.bind(py).clone(),
-                        None => {
-                            let fresh = PyString::new(py, key);
-                            self.keys.insert(key.clone(), fresh.clone().unbind());
-                            fresh
-                        }
-                    };
+                    let key = self.keys.get(py, key);
                     dict.set_item(key, self.convert(py, item)?)?;
                 }
                 dict.into_any()
             }
             Value::Set(items) => {
-                let set = PySet::empty(py)?;
-                for item in items {
-                    let item = self.convert(py, item)?;
-                    set.add(&item).map_err(|_| unhashable(py, "a Set", &item))?;
-                }
-                set.into_any()
+                let items = items.iter().map(|item| self.convert(py, item)).collect::<PyResult<Vec<_>>>()?;
+                set(py, items)?
             }
             Value::Map(entries) => {
-                let dict = PyDict::new(py);
+                let mut pairs = Vec::with_capacity(entries.len());
                 for (key, item) in entries {
-                    let key = self.convert(py, key)?;
-                    let item = self.convert(py, item)?;
-                    dict.set_item(&key, item).map_err(|_| unhashable(py, "a Map", &key))?;
+                    pairs.push((self.convert(py, key)?, self.convert(py, item)?));
                 }
-                dict.into_any()
+                map(py, pairs)?
             }
-            Value::Date(millis) => {
-                let utc = py_objects::timezone(py)?.getattr("utc")?;
-                py_objects::datetime_type(py)?
-                    .call_method1("fromtimestamp", (millis / 1000.0, utc))
-                    .map_err(|_| {
-                        conversion_error(
-                            py,
-                            ConversionError::Unsupported { what: format!("the Date {millis} ms to a Python datetime (out of range)") },
-                        )
-                    })?
-            }
+            Value::Date(millis) => date(py, *millis)?,
             Value::Function(handle) => Bound::new(py, JsFunction::new(self.runtime.clone(), *handle))?.into_any(),
             Value::HostFunction { .. } => {
                 return Err(conversion_error(py, ConversionError::Unsupported { what: "a host function back to Python".into() }))
             }
+            Value::Serialized(bytes) => {
+                let mut build = PyBuild { py, keys: &mut self.keys };
+                let read = SerializedReader::new(bytes, self.runtime.limits, 0, &mut build).read();
+                match read {
+                    Ok(object) => object,
+                    Err(ReadError::Build(e)) => return Err(e),
+                    Err(ReadError::Conversion(e)) => return Err(conversion_error(py, e)),
+                    Err(ReadError::Unsupported) => {
+                        return Err(conversion_error(py, ConversionError::Unsupported { what: "malformed serialized data".into() }))
+                    }
+                }
+            }
         })
     }
+}
+
+/// One Python string per distinct object key: records repeat their keys. Keys are short and
+/// not attacker-chosen in a way that matters here (a slow hash would only slow this caller).
+#[derive(Default)]
+struct KeyCache(FxHashMap<String, Py<PyString>>);
+
+impl KeyCache {
+    fn get<'py>(&mut self, py: Python<'py>, key: &str) -> Bound<'py, PyString> {
+        match self.0.get(key) {
+            Some(cached) => cached.bind(py).clone(),
+            None => {
+                let fresh = PyString::new(py, key);
+                self.0.insert(key.to_owned(), fresh.clone().unbind());
+                fresh
+            }
+        }
+    }
+}
+
+/// Python objects straight from V8's serialized bytes, without a `Value` tree in between.
+struct PyBuild<'py, 'c> {
+    py: Python<'py>,
+    keys: &'c mut KeyCache,
+}
+
+impl<'b, 'py> Build<'b> for PyBuild<'py, '_> {
+    type Node = Bound<'py, PyAny>;
+    type Key = Bound<'py, PyString>;
+    type Error = PyErr;
+
+    fn undefined(&mut self) -> PyResult<Self::Node> {
+        Ok(py_objects::undefined(self.py)?.clone())
+    }
+    fn null(&mut self) -> PyResult<Self::Node> {
+        Ok(self.py.None().into_bound(self.py))
+    }
+    fn boolean(&mut self, value: bool) -> PyResult<Self::Node> {
+        Ok(PyBool::new(self.py, value).to_owned().into_any())
+    }
+    fn number(&mut self, value: Value) -> PyResult<Self::Node> {
+        match value {
+            Value::Int(i) => Ok(i.into_pyobject(self.py)?.into_any()),
+            Value::Float(f) => Ok(PyFloat::new(self.py, f).into_any()),
+            _ => unreachable!("the reader hands over numbers only"),
+        }
+    }
+    fn bigint(&mut self, negative: bool, words: Vec<u64>) -> PyResult<Self::Node> {
+        bigint(self.py, negative, &words)
+    }
+    fn string(&mut self, text: Cow<'b, str>) -> PyResult<Self::Node> {
+        Ok(PyString::new(self.py, &text).into_any())
+    }
+    fn bytes(&mut self, bytes: &[u8]) -> PyResult<Self::Node> {
+        Ok(PyBytes::new(self.py, bytes).into_any())
+    }
+    fn date(&mut self, millis: f64) -> PyResult<Self::Node> {
+        date(self.py, millis)
+    }
+    fn key(&mut self, text: Cow<'b, str>) -> PyResult<Self::Key> {
+        Ok(self.keys.get(self.py, &text))
+    }
+    fn array(&mut self, items: Vec<Self::Node>) -> PyResult<Self::Node> {
+        Ok(PyList::new(self.py, items)?.into_any())
+    }
+    fn object(&mut self, entries: Vec<(Self::Key, Self::Node)>) -> PyResult<Self::Node> {
+        let dict = PyDict::new(self.py);
+        for (key, value) in entries {
+            dict.set_item(key, value)?;
+        }
+        Ok(dict.into_any())
+    }
+    fn map(&mut self, entries: Vec<(Self::Node, Self::Node)>) -> PyResult<Self::Node> {
+        map(self.py, entries)
+    }
+    fn set(&mut self, items: Vec<Self::Node>) -> PyResult<Self::Node> {
+        set(self.py, items)
+    }
+}
+
+fn bigint<'py>(py: Python<'py>, negative: bool, words: &[u64]) -> PyResult<Bound<'py, PyAny>> {
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let magnitude = py.get_type::<PyInt>().call_method1("from_bytes", (PyBytes::new(py, &bytes), "little"))?;
+    if negative {
+        magnitude.neg()
+    } else {
+        Ok(magnitude)
+    }
+}
+
+fn date(py: Python<'_>, millis: f64) -> PyResult<Bound<'_, PyAny>> {
+    let utc = py_objects::timezone(py)?.getattr("utc")?;
+    py_objects::datetime_type(py)?.call_method1("fromtimestamp", (millis / 1000.0, utc)).map_err(|_| {
+        conversion_error(
+            py,
+            ConversionError::Unsupported { what: format!("the Date {millis} ms to a Python datetime (out of range)") },
+        )
+    })
+}
+
+fn set<'py>(py: Python<'py>, items: Vec<Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    let set = PySet::empty(py)?;
+    for item in items {
+        set.add(&item).map_err(|_| unhashable(py, "a Set", &item))?;
+    }
+    Ok(set.into_any())
+}
+
+fn map<'py>(py: Python<'py>, entries: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)>) -> PyResult<Bound<'py, PyAny>> {
+    let dict = PyDict::new(py);
+    for (key, item) in entries {
+        dict.set_item(&key, item).map_err(|_| unhashable(py, "a Map", &key))?;
+    }
+    Ok(dict.into_any())
 }
 
 fn unhashable(py: Python<'_>, container: &str, item: &Bound<'_, PyAny>) -> PyErr {

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use super::serialized::{serialize, Fast, Reader};
+use super::serialized::{serialize, ReadError, SerializedReader, Validate};
 use crate::config::ConversionLimits;
 use crate::error::ConversionError;
 use crate::value::{FunctionHandle, Value};
@@ -49,27 +49,31 @@ impl<'s, 'a> FromV8<'s, 'a> {
         if value.is_object() && !value.is_function() {
             match self.read_serialized(scope, value) {
                 Ok(value) => return Ok(value),
-                Err(Fast::Error(e)) => return Err(e.into()),
-                Err(Fast::Unsupported) if scope.is_execution_terminating() => return Err(ReadFailure::Threw),
-                Err(Fast::Unsupported) => {}
+                Err(ReadError::Conversion(e)) => return Err(e.into()),
+                Err(_) if scope.is_execution_terminating() => return Err(ReadFailure::Threw),
+                Err(_) => {}
             }
         }
         self.read_at(scope, value, 0)
     }
 
-    /// The fast path; on `Unsupported` the charge is undone for the walk to redo.
-    fn read_serialized(&mut self, scope: &mut v8::PinScope<'s, '_>, value: v8::Local<'s, v8::Value>) -> Result<Value, Fast> {
+    /// The fast path: V8 serializes, the bytes are checked against the limits and travel as
+    /// they are. On failure the charge is left as it was for the walk.
+    fn read_serialized(
+        &mut self,
+        scope: &mut v8::PinScope<'s, '_>,
+        value: v8::Local<'s, v8::Value>,
+    ) -> Result<Value, ReadError<std::convert::Infallible>> {
         let bytes = {
             v8::tc_scope!(let tc, scope);
             serialize(tc, value)
         };
-        let bytes = bytes.ok_or(Fast::Unsupported)?;
-        let before = self.bytes;
-        let result = Reader::new(&bytes, self.limits, &mut self.bytes).read();
-        if matches!(result, Err(Fast::Unsupported)) {
-            self.bytes = before;
-        }
-        result
+        let bytes = bytes.ok_or(ReadError::Unsupported)?;
+        let mut validate = Validate;
+        let mut reader = SerializedReader::new(&bytes, self.limits, self.bytes, &mut validate);
+        reader.read()?;
+        self.bytes = reader.charged;
+        Ok(Value::Serialized(bytes))
     }
 
     fn charge(&mut self, bytes: usize) -> Read<()> {

@@ -5,4 +5,5 @@ mod serialized;
 mod to_v8;
 
 pub use from_v8::{FromV8, ReadFailure};
+pub use serialized::{Build, ReadError, SerializedReader, ValueTree};
 pub use to_v8::to_v8;

@@ -2,6 +2,7 @@
 //! converter, the wire decoder), so this side only has to be exact.
 
 use crate::bindings;
+use crate::config::ConversionLimits;
 use crate::error::ConversionError;
 use crate::handles::FunctionTable;
 use crate::value::Value;
@@ -74,6 +75,10 @@ pub fn to_v8<'s>(
             }
         },
         Value::HostFunction { id, mode } => bindings::host_function(scope, *id, *mode).into(),
+        Value::Serialized(_) => {
+            let tree = value.clone().expand(ConversionLimits { max_depth: ConversionLimits::CEILING_MAX_DEPTH, max_bytes: usize::MAX })?;
+            to_v8(scope, &tree, functions)?
+        }
     })
 }
 
