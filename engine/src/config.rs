@@ -23,7 +23,8 @@ pub struct ConversionLimits {
 
 impl ConversionLimits {
     pub const DEFAULT_MAX_DEPTH: usize = 1_000;
-    /// Deeper values would overflow the native stack while converting.
+    /// The deepest limit a runtime accepts. Converters recurse per level, on whatever thread
+    /// calls them, so each level runs through `deep` to grow the stack when it runs low.
     pub const CEILING_MAX_DEPTH: usize = 10_000;
     pub const DEFAULT_MAX_BYTES: usize = 128 << 20;
 }
@@ -44,4 +45,12 @@ impl Default for EngineConfig {
             limits: ConversionLimits::default(),
         }
     }
+}
+
+/// Run one level of a recursive conversion with enough native stack, whatever thread it is on:
+/// when less than `RED_ZONE` remains, continue on a freshly allocated segment.
+pub fn deep<R>(level: impl FnOnce() -> R) -> R {
+    const RED_ZONE: usize = 128 * 1024;
+    const SEGMENT: usize = 2 * 1024 * 1024;
+    stacker::maybe_grow(RED_ZONE, SEGMENT, level)
 }

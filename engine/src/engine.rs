@@ -295,29 +295,18 @@ impl Engine {
             let pending = self.pending.swap_remove(index);
             let result = match error {
                 Some(error) => Err(error),
-                None => self.promise_result(&pending.promise),
+                None => self.promise_result(&pending.promise, pending.timeout),
             };
             (pending.reply)(result.map(Response::Value));
         }
     }
 
-    fn promise_result(&mut self, promise: &v8::Global<v8::Promise>) -> Turn<Value> {
-        let limits = self.state.limits;
-        let state = self.state.clone();
-        v8::scope!(let scope, &mut self.isolate);
-        let context = v8::Local::new(scope, &self.context);
-        let scope = &mut v8::ContextScope::new(scope, context);
-        v8::tc_scope!(let tc, scope);
-        let promise = v8::Local::new(tc, promise);
-        let result = promise.result(tc);
-        if promise.state() == v8::PromiseState::Rejected {
-            return Err(EngineError::JavaScript(exception::describe(tc, result, None)));
-        }
-        let mut keep = |f| state.functions.borrow_mut().keep(f);
-        match FromV8::new(limits, &mut keep).read(tc, result) {
-            Ok(value) => Ok(value),
-            Err(ReadFailure::Conversion(e)) => Err(e.into()),
-            Err(ReadFailure::Threw) => Err(caught!(tc)),
+    /// The value of a settled promise, read under the caller's timeout: reading it can run
+    /// JS (getters, an error's `message`), which must not escape the watchdog.
+    fn promise_result(&mut self, promise: &v8::Global<v8::Promise>, timeout: Option<Duration>) -> Turn<Value> {
+        match self.execute(timeout, |scope| Some(v8::Local::new(scope, promise).into()))? {
+            Completion::Value(value) => Ok(value),
+            Completion::Promise(_) => unreachable!("only settled promises are read"),
         }
     }
 
@@ -419,9 +408,10 @@ impl Engine {
         let elapsed = started.elapsed();
         self.stats.last_execution_time = elapsed;
         self.stats.total_execution_time += elapsed;
-        if fired && !matches!(outcome, Err(None)) {
-            // The deadline passed just as the JS finished: the result stands.
-            self.isolate.cancel_terminate_execution();
+        if fired {
+            // The deadline passed, perhaps while an error or result was being read (getters run
+            // JS): whatever was produced is incomplete, so the caller gets the timeout.
+            return Err(self.termination_cause(fired, timeout));
         }
         match outcome {
             Ok(Ran::Done(completion)) => Ok(completion),

@@ -17,7 +17,7 @@ mod timers;
 mod value;
 mod watchdog;
 
-pub use config::{ConversionLimits, EngineConfig};
+pub use config::{deep, ConversionLimits, EngineConfig};
 pub use convert::{Build, ReadError, SerializedReader};
 pub use engine::{Engine, EngineHandle};
 pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason};

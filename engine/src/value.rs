@@ -94,7 +94,7 @@ impl Value {
             Value::Serialized(bytes) => match SerializedReader::new(&bytes, limits, 0, &mut ValueTree).read() {
                 Ok(value) => Ok(value),
                 Err(ReadError::Conversion(e)) => Err(e),
-                Err(ReadError::Unsupported) => {
+                Err(ReadError::Unsupported | ReadError::Terminated) => {
                     Err(ConversionError::Unsupported { what: "malformed serialized data".into() })
                 }
                 Err(ReadError::Build(never)) => match never {},

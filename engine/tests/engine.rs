@@ -286,3 +286,19 @@ fn limits_hold_the_same_on_both_paths() {
         assert_eq!(sparse, EngineError::Conversion(ConversionError::TooLarge { limit: 4_000 }), "{with_function}");
     }
 }
+
+#[test]
+fn reading_results_and_errors_stays_under_the_timeout() {
+    let e = engine();
+    let short = Some(Duration::from_millis(200));
+    for source in [
+        "throw { get message() { for (;;) {} } }",
+        "Promise.reject({ get message() { for (;;) {} } })",
+        "new Promise(r => setTimeout(() => r({ get x() { for (;;) {} } }), 1))",
+        "({ get x() { for (;;) {} } })",
+    ] {
+        let err = eval_with(&e, source, short).unwrap_err();
+        assert!(matches!(err, EngineError::Timeout(_)), "{source}: {err:?}");
+    }
+    assert_eq!(eval(&e, "'still alive'").unwrap(), Value::String("still alive".into()));
+}

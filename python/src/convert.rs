@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
-use jscell_host::engine::{Build, CallMode, ConversionError, ReadError, SerializedReader, Value, MAX_SAFE_INTEGER};
+use jscell_host::engine::{deep, Build, CallMode, ConversionError, ReadError, SerializedReader, Value, MAX_SAFE_INTEGER};
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMemoryView, PySet, PyString, PyTuple,
@@ -48,6 +48,10 @@ impl<'a> FromPython<'a> {
     }
 
     fn convert_at(&mut self, py: Python<'_>, object: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+        deep(|| self.convert_here(py, object, depth))
+    }
+
+    fn convert_here(&mut self, py: Python<'_>, object: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         if depth > self.runtime.limits.max_depth {
             return Err(conversion_error(py, ConversionError::TooDeep { limit: self.runtime.limits.max_depth }));
         }
@@ -202,6 +206,10 @@ impl<'a> ToPython<'a> {
     }
 
     pub fn convert<'py>(&mut self, py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+        deep(|| self.convert_here(py, value))
+    }
+
+    fn convert_here<'py>(&mut self, py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
         Ok(match value {
             Value::Undefined => py_objects::undefined(py)?.clone(),
             Value::Null => py.None().into_bound(py),
@@ -246,7 +254,7 @@ impl<'a> ToPython<'a> {
                     Ok(object) => object,
                     Err(ReadError::Build(e)) => return Err(e),
                     Err(ReadError::Conversion(e)) => return Err(conversion_error(py, e)),
-                    Err(ReadError::Unsupported) => {
+                    Err(ReadError::Unsupported | ReadError::Terminated) => {
                         return Err(conversion_error(py, ConversionError::Unsupported { what: "malformed serialized data".into() }))
                     }
                 }

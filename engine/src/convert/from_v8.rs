@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::serialized::{serialize, ReadError, SerializedReader, Validate};
-use crate::config::ConversionLimits;
+use crate::config::{deep, ConversionLimits};
 use crate::error::ConversionError;
 use crate::value::{FunctionHandle, Value};
 
@@ -50,7 +50,8 @@ impl<'s, 'a> FromV8<'s, 'a> {
             match self.read_serialized(scope, value) {
                 Ok(value) => return Ok(value),
                 Err(ReadError::Conversion(e)) => return Err(e.into()),
-                Err(_) if scope.is_execution_terminating() => return Err(ReadFailure::Threw),
+                // JS (a getter) was stopped mid-read: the walk must not run it again.
+                Err(ReadError::Terminated) => return Err(ReadFailure::Threw),
                 Err(_) => {}
             }
         }
@@ -64,10 +65,14 @@ impl<'s, 'a> FromV8<'s, 'a> {
         scope: &mut v8::PinScope<'s, '_>,
         value: v8::Local<'s, v8::Value>,
     ) -> Result<Value, ReadError<std::convert::Infallible>> {
-        let bytes = {
+        let (bytes, terminated) = {
             v8::tc_scope!(let tc, scope);
-            serialize(tc, value)
+            let bytes = serialize(tc, value);
+            (bytes, tc.has_terminated())
         };
+        if terminated {
+            return Err(ReadError::Terminated);
+        }
         let bytes = bytes.ok_or(ReadError::Unsupported)?;
         let mut validate = Validate;
         let mut reader = SerializedReader::new(&bytes, self.limits, self.bytes, &mut validate);
@@ -98,6 +103,15 @@ impl<'s, 'a> FromV8<'s, 'a> {
     }
 
     fn read_at(
+        &mut self,
+        scope: &mut v8::PinScope<'s, '_>,
+        value: v8::Local<'s, v8::Value>,
+        depth: usize,
+    ) -> Read<Value> {
+        deep(|| self.read_here(scope, value, depth))
+    }
+
+    fn read_here(
         &mut self,
         scope: &mut v8::PinScope<'s, '_>,
         value: v8::Local<'s, v8::Value>,

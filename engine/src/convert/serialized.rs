@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::convert::Infallible;
 
-use crate::config::ConversionLimits;
+use crate::config::{deep, ConversionLimits};
 use crate::error::ConversionError;
 use crate::value::Value;
 
@@ -28,6 +28,8 @@ pub enum ReadError<E> {
     Unsupported,
     /// The builder failed.
     Build(E),
+    /// JS run while serializing (a getter) was terminated.
+    Terminated,
 }
 
 impl<E> From<ConversionError> for ReadError<E> {
@@ -283,6 +285,10 @@ impl<'b, 'k, B: Build<'b>> SerializedReader<'b, 'k, B> {
 
     /// One value at `depth`; returns it with the height of its subtree.
     fn value(&mut self, depth: usize) -> Read<(B::Node, usize), B::Error> {
+        deep(|| self.value_here(depth))
+    }
+
+    fn value_here(&mut self, depth: usize) -> Read<(B::Node, usize), B::Error> {
         if depth > self.limits.max_depth {
             return Err(ConversionError::TooDeep { limit: self.limits.max_depth }.into());
         }
