@@ -58,8 +58,7 @@ impl<'a> FromPython<'a> {
         if let Ok(text) = object.cast::<PyString>() {
             let text = match text.to_str() {
                 Ok(text) => text.to_owned(),
-                // Lone surrogates have no UTF-8 form; they become U+FFFD, as documented.
-                Err(_) => text.to_string_lossy().into_owned(),
+                Err(_) => with_lone_surrogates_replaced(text)?,
             };
             self.charge(py, text.len())?;
             return Ok(Value::String(text));
@@ -375,6 +374,14 @@ fn map<'py>(py: Python<'py>, entries: Vec<(Bound<'py, PyAny>, Bound<'py, PyAny>)
         dict.set_item(&key, item).map_err(|_| unhashable(py, "a Map", &key))?;
     }
     Ok(dict.into_any())
+}
+
+/// Lone surrogates have no UTF-8 form: each becomes one U+FFFD, as JS → Python does too.
+fn with_lone_surrogates_replaced(text: &Bound<'_, PyString>) -> PyResult<String> {
+    let utf16 = text.call_method1("encode", ("utf-16-le", "surrogatepass"))?;
+    let units: Vec<u16> =
+        utf16.cast::<PyBytes>()?.as_bytes().chunks_exact(2).map(|pair| u16::from_le_bytes([pair[0], pair[1]])).collect();
+    Ok(String::from_utf16_lossy(&units))
 }
 
 fn unhashable(py: Python<'_>, container: &str, item: &Bound<'_, PyAny>) -> PyErr {
