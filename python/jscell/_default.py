@@ -26,12 +26,19 @@ def get_default_runtime() -> Runtime:
         runtime = _per_task.get(task)
         if runtime is None or runtime.is_closed():
             runtime = _per_task[task] = Runtime()
-            task.add_done_callback(lambda _task, rt=runtime: rt.close())
+            task.add_done_callback(_closer(runtime))
         return runtime
     runtime = getattr(_per_thread, "runtime", None)
     if runtime is None or runtime.is_closed():
         runtime = _per_thread.runtime = Runtime()
     return runtime
+
+
+def _closer(runtime: Runtime) -> Callable[[asyncio.Task[Any]], None]:
+    def close(_task: asyncio.Task[Any]) -> None:
+        runtime.close()
+
+    return close
 
 
 def eval(code: str, *, timeout: Timeout = None) -> Any:  # noqa: A001 - mirrors Runtime.eval

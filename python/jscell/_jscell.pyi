@@ -2,11 +2,16 @@
 
 import asyncio
 from collections.abc import Callable
-from typing import Any
+from typing import Any, final
 
+from typing_extensions import Self
+
+__all__ = ["JsFunction", "RuntimeCore"]
+
+@final
 class RuntimeCore:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         *,
         max_heap_size: int | None,
         initial_heap_size: int | None,
@@ -15,7 +20,7 @@ class RuntimeCore:
         max_serialization_depth: int,
         max_serialization_bytes: int | None,
         default_timeout: float | None,
-    ) -> None: ...
+    ) -> Self: ...
     def eval(self, code: str, timeout: float | None) -> Any: ...
     def eval_async(self, code: str, timeout: float | None) -> asyncio.Future[Any]: ...
     def register_op(self, name: str, handler: Callable[..., Any], is_async: bool) -> int: ...
@@ -26,10 +31,12 @@ class RuntimeCore:
     def terminate(self) -> None: ...
     def close(self) -> None: ...
 
+@final
 class JsFunction:
     """A JavaScript function returned to Python, callable until closed or its runtime closes."""
 
-    def __call__(self, *args: Any, timeout: float | None = None) -> Any: ...
-    def call_async(self, *args: Any, timeout: float | None = None) -> asyncio.Future[Any]: ...
+    def __call__(self, *args: Any, timeout: Any = None) -> Any: ...
+    def call_async(self, *args: Any, timeout: Any = None) -> asyncio.Future[Any]: ...
     def close(self) -> None: ...
     def is_closed(self) -> bool: ...
+    def __reduce__(self) -> tuple[Any, ...]: ...  # always raises: a JsFunction cannot be pickled

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use jscell_host::engine::{FunctionHandle, Request};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::PyTuple;
 
 use crate::py_objects;
 use crate::shared::RuntimeShared;
@@ -86,9 +86,7 @@ impl JsFunction {
         format!("<jscell.JsFunction #{}{}>", self.handle.0, if self.is_closed() { " closed" } else { "" })
     }
 
-    #[allow(unused_variables)]
-    #[pyo3(signature = (**kwargs))]
-    fn __reduce__(&self, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    fn __reduce__(&self) -> PyResult<()> {
         Err(PyRuntimeError::new_err("a JsFunction lives in its runtime and cannot be pickled"))
     }
 }

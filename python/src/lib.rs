@@ -15,5 +15,6 @@ use pyo3::prelude::*;
 fn _jscell(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<runtime_core::RuntimeCore>()?;
     module.add_class::<js_function::JsFunction>()?;
+    module.add("__all__", ["JsFunction", "RuntimeCore"])?;
     Ok(())
 }

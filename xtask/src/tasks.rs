@@ -56,9 +56,22 @@ pub fn test() -> Result<(), String> {
         Some(PYTEST_NO_TESTS) => Err("pytest collected no tests".to_string()),
         _ => Err(format!("pytest failed ({status})")),
     });
-    match (rust, python) {
-        (Ok(()), Ok(())) => Ok(()),
-        (rust, python) => Err([rust.err(), python.err()]
+    // The hand-written stubs must match the native module, and the package must type-check.
+    let types = cmd::run(
+        Command::new(venv::bin("python"))
+            .args(["-m", "mypy.stubtest", "jscell._jscell"])
+            .current_dir(root().join("python")),
+    )
+    .and_then(|()| {
+        cmd::run(
+            Command::new(venv::bin("python"))
+                .args(["-m", "mypy", "--strict", "jscell"])
+                .current_dir(root().join("python")),
+        )
+    });
+    match (rust, python, types) {
+        (Ok(()), Ok(()), Ok(())) => Ok(()),
+        (rust, python, types) => Err([rust.err(), python.err(), types.err()]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
