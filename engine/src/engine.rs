@@ -14,6 +14,8 @@ use crate::error::{EngineError, HostError, JsException, TerminationReason};
 use crate::exception::{self, STACK_FRAME_LIMIT};
 use crate::heap_limit::HeapLimit;
 use crate::host::Host;
+use crate::module_callbacks::{self, SCRIPT_REFERRER};
+use crate::modules::{LoadDone, ModuleKey, ModuleKind};
 use crate::inbox::{recv_spinning, AsyncCallId, Inbound, InboxReceiver, InboxSender, Reply, Request, Response, Wait};
 use crate::state::EngineState;
 use crate::stats::EngineStats;
@@ -81,6 +83,8 @@ impl EngineHandle {
 /// A request whose value is a promise that has not settled yet.
 struct Pending {
     promise: v8::Global<v8::Promise>,
+    /// For `eval_module`: answer with this module's namespace once the promise fulfills.
+    namespace: Option<v8::Global<v8::Module>>,
     reply: Reply,
     timeout: Option<Duration>,
     deadline: Option<Instant>,
@@ -90,13 +94,22 @@ struct Pending {
 #[derive(Clone, Copy)]
 enum Kind {
     Eval,
+    Module,
     Call,
+}
+
+/// A dynamic `import()` whose graph is evaluating: its promise settles with the namespace.
+struct EvaluatingImport {
+    evaluation: v8::Global<v8::Promise>,
+    module: v8::Global<v8::Module>,
+    resolver: v8::Global<v8::PromiseResolver>,
 }
 
 pub struct Engine {
     context: v8::Global<v8::Context>,
     state: Rc<EngineState>,
     pending: Vec<Pending>,
+    imports: Vec<EvaluatingImport>,
     inbox: InboxReceiver,
     handle: EngineHandle,
     stats: EngineStats,
@@ -132,6 +145,7 @@ impl Engine {
         let mut isolate = v8::Isolate::new(params);
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
         isolate.set_capture_stack_trace_for_uncaught_exceptions(true, STACK_FRAME_LIMIT);
+        module_callbacks::install(&mut isolate);
         let heap_limit = config.max_heap_size.map(|limit| HeapLimit::install(&mut isolate, limit));
 
         let (sender, inbox) = std::sync::mpsc::channel();
@@ -149,6 +163,7 @@ impl Engine {
             context,
             state,
             pending: Vec::new(),
+            imports: Vec::new(),
             inbox,
             handle: handle.clone(),
             stats: EngineStats::default(),
@@ -179,6 +194,7 @@ impl Engine {
                 None | Some(Inbound::Close) => return self.shut_down(TerminationReason::Closed),
                 Some(Inbound::Wake) => {}
                 Some(Inbound::Completion { call, result }) => self.complete(call, result),
+                Some(Inbound::ModuleSource { key, result }) => self.module_source(key, result),
                 Some(Inbound::Request { request, reply }) => self.serve(request, reply),
             }
             self.turn();
@@ -188,16 +204,28 @@ impl Engine {
     /// When the loop must look again without a message: the next timer or caller deadline.
     /// `None` (sleep until a message) when no caller waits, so idle runtimes run no JS.
     fn wake_at(&self) -> Option<Instant> {
-        if self.pending.is_empty() {
+        if !self.is_waited_on() {
             return None;
         }
         let deadlines = self.pending.iter().filter_map(|p| p.deadline);
-        deadlines.chain(self.state.timers.borrow().next_due()).min()
+        let loads = self.state.modules.borrow().next_deadline();
+        deadlines.chain(loads).chain(self.state.timers.borrow().next_due()).min()
+    }
+
+    /// Whether some caller waits on this engine (a request, a module load, a dynamic import).
+    fn is_waited_on(&self) -> bool {
+        !self.pending.is_empty() || !self.imports.is_empty() || self.state.modules.borrow().is_loading()
     }
 
     fn shut_down(mut self, reason: TerminationReason) {
         for pending in self.pending.drain(..) {
             (pending.reply)(Err(EngineError::Terminated(reason.clone())));
+        }
+        let loads = self.state.modules.borrow_mut().take_all();
+        for load in loads {
+            if let LoadDone::Reply { reply, .. } = load.done {
+                reply(Err(EngineError::Terminated(reason.clone())));
+            }
         }
         // Fail whatever is still queued, so no caller waits forever.
         while let Ok(message) = self.inbox.try_recv() {
@@ -215,6 +243,21 @@ impl Engine {
                 self.run_due_timers(deadline, timeout);
                 let outcome = self.run_script(&source, "<eval>", timeout);
                 self.answer(outcome, reply, timeout, deadline, wait);
+            }
+            Request::EvalModule { specifier, timeout, wait } => {
+                self.count(Kind::Module, wait);
+                let deadline = timeout.map(|t| Instant::now() + t);
+                self.run_due_timers(deadline, timeout);
+                let url = self.state.host.resolve_module(&specifier, SCRIPT_REFERRER);
+                match url {
+                    Ok(url) => {
+                        let key = ModuleKey { url, kind: ModuleKind::JavaScript };
+                        let done = LoadDone::Reply { reply, timeout, deadline, wait };
+                        let state = self.state.clone();
+                        state.modules.borrow_mut().start(&*state.host, &state.inbox, key, done);
+                    }
+                    Err(error) => reply(Err(host_failure(error))),
+                }
             }
             Request::Call { function, args, timeout, wait } => {
                 self.count(Kind::Call, wait);
@@ -236,6 +279,8 @@ impl Engine {
         let (counter, name) = match (kind, wait) {
             (Kind::Eval, Wait::Blocking) => (&mut self.stats.eval_sync_count, "eval"),
             (Kind::Eval, Wait::Async) => (&mut self.stats.eval_async_count, "eval_async"),
+            (Kind::Module, Wait::Blocking) => (&mut self.stats.eval_sync_count, "eval_module"),
+            (Kind::Module, Wait::Async) => (&mut self.stats.eval_async_count, "eval_module_async"),
             (Kind::Call, Wait::Blocking) => (&mut self.stats.call_sync_count, "call"),
             (Kind::Call, Wait::Async) => (&mut self.stats.call_async_count, "call_async"),
         };
@@ -254,25 +299,33 @@ impl Engine {
     ) {
         match outcome {
             Ok(Completion::Value(value)) => reply(Ok(Response::Value(value))),
-            Ok(Completion::Promise(promise)) => self.pending.push(Pending { promise, reply, timeout, deadline, wait }),
+            Ok(Completion::Promise(promise)) => {
+                self.pending.push(Pending { promise, namespace: None, reply, timeout, deadline, wait })
+            }
             Err(error) => reply(Err(error)),
         }
     }
 
     /// One loop turn after a message: fire due timers, then answer every settled promise.
     fn turn(&mut self) {
-        if self.pending.is_empty() {
+        self.finish_loads();
+        if !self.is_waited_on() {
             return;
         }
         let deadline = self.pending.iter().filter_map(|p| p.deadline).min();
         let timeout = self.pending.iter().filter_map(|p| p.timeout).min();
         self.run_due_timers(deadline, timeout);
+        self.settle_imports();
         self.settle_pending();
+        self.expire_loads();
     }
 
     fn settle_pending(&mut self) {
         let now = Instant::now();
-        let idle = self.state.async_calls.borrow().is_empty() && self.state.timers.borrow().is_empty();
+        let idle = self.state.async_calls.borrow().is_empty()
+            && self.state.timers.borrow().is_empty()
+            && !self.state.modules.borrow().is_loading()
+            && self.imports.is_empty();
         let mut index = 0;
         while index < self.pending.len() {
             let pending = &self.pending[index];
@@ -293,9 +346,10 @@ impl Engine {
                 continue;
             }
             let pending = self.pending.swap_remove(index);
-            let result = match error {
-                Some(error) => Err(error),
-                None => self.promise_result(&pending.promise, pending.timeout),
+            let result = match (error, &pending.namespace) {
+                (Some(error), _) => Err(error),
+                (None, Some(module)) if state == v8::PromiseState::Fulfilled => self.namespace(module, pending.timeout),
+                (None, _) => self.promise_result(&pending.promise, pending.timeout),
             };
             (pending.reply)(result.map(Response::Value));
         }
@@ -307,6 +361,169 @@ impl Engine {
         match self.execute(timeout, |scope| Some(v8::Local::new(scope, promise).into()))? {
             Completion::Value(value) => Ok(value),
             Completion::Promise(_) => unreachable!("only settled promises are read"),
+        }
+    }
+
+    /// A module graph root's namespace object, as a value.
+    fn namespace(&mut self, module: &v8::Global<v8::Module>, timeout: Option<Duration>) -> Turn<Value> {
+        match self.execute(timeout, |scope| Some(v8::Local::new(scope, module).get_module_namespace()))? {
+            Completion::Value(value) => Ok(value),
+            Completion::Promise(_) => unreachable!("a namespace is not a promise"),
+        }
+    }
+
+    /// A module's source arrived: compile it and continue the loads that wait for it.
+    fn module_source(&mut self, key: ModuleKey, result: Result<String, HostError>) {
+        let state = self.state.clone();
+        let waiters = state.modules.borrow_mut().waiters(&key);
+        if waiters.is_empty() {
+            return;
+        }
+        let compiled = result.map_err(host_failure).and_then(|source| self.compile_module(&key, &source));
+        match compiled {
+            Ok((module, identity, imports)) => {
+                state.modules.borrow_mut().compiled(&*state.host, &state.inbox, key, module, identity, imports, waiters)
+            }
+            Err(error) => state.modules.borrow_mut().fail(waiters, error),
+        }
+    }
+
+    /// Compile `source` as the module `key` and resolve each of its imports.
+    fn compile_module(&mut self, key: &ModuleKey, source: &str) -> Turn<(v8::Global<v8::Module>, i32, Vec<(String, ModuleKey)>)> {
+        let state = self.state.clone();
+        v8::scope!(let scope, &mut self.isolate);
+        let context = v8::Local::new(scope, &self.context);
+        let scope = &mut v8::ContextScope::new(scope, context);
+        v8::tc_scope!(let tc, scope);
+        let too_long = || EngineError::InvalidRequest(format!("module '{}' is too large", key.url));
+        let name = v8::String::new(tc, &key.url).ok_or_else(too_long)?;
+        let text = v8::String::new(tc, source).ok_or_else(too_long)?;
+        let module = match key.kind {
+            ModuleKind::JavaScript => {
+                let origin = v8::ScriptOrigin::new(tc, name.into(), 0, 0, false, 0, None, false, false, true, None);
+                let mut source = v8::script_compiler::Source::new(text, Some(&origin));
+                v8::script_compiler::compile_module(tc, &mut source)
+            }
+            ModuleKind::Json => v8::json::parse(tc, text).map(|value| {
+                state.modules.borrow_mut().set_json_value(key.clone(), v8::Global::new(tc, value));
+                let export = v8::String::new(tc, "default").expect("short name");
+                v8::Module::create_synthetic_module(tc, name, &[export], module_callbacks::evaluate_json)
+            }),
+        };
+        let Some(module) = module else {
+            return Err(caught!(tc));
+        };
+        let requests = module.get_module_requests();
+        let mut imports = Vec::with_capacity(requests.length());
+        for index in 0..requests.length() {
+            let Some(request) = requests.get(tc, index).and_then(|r| v8::Local::<v8::ModuleRequest>::try_from(r).ok()) else {
+                continue;
+            };
+            let specifier = request.get_specifier().to_rust_string_lossy(tc);
+            let attributes = request.get_import_attributes();
+            let kind = module_callbacks::request_kind(tc, attributes).map_err(host_failure)?;
+            let url = state.host.resolve_module(&specifier, &key.url).map_err(host_failure)?;
+            imports.push((specifier, ModuleKey { url, kind }));
+        }
+        let identity = module.get_identity_hash().get();
+        Ok((v8::Global::new(tc, module), identity, imports))
+    }
+
+    /// Instantiate and evaluate every graph whose modules are all compiled.
+    fn finish_loads(&mut self) {
+        loop {
+            let next = self.state.modules.borrow_mut().finished.pop();
+            let Some(id) = next else { return };
+            let load = self.state.modules.borrow_mut().take_load(id);
+            let Some(load) = load else { continue };
+            if let Some(error) = load.failed {
+                self.deliver_load_error(load.done, error);
+                continue;
+            }
+            let Some(module) = self.state.modules.borrow().module(&load.root).cloned() else {
+                let error = EngineError::InvalidRequest(format!("module '{}' was not loaded", load.root.url));
+                self.deliver_load_error(load.done, error);
+                continue;
+            };
+            let timeout = match &load.done {
+                LoadDone::Reply { timeout, .. } => *timeout,
+                LoadDone::Import { .. } => None,
+            };
+            let evaluated = self.guarded(timeout, |scope| {
+                let local = v8::Local::new(scope, &module);
+                if local.get_status() == v8::ModuleStatus::Uninstantiated {
+                    local.instantiate_module(scope, module_callbacks::resolve_import)?;
+                }
+                let evaluation = local.evaluate(scope)?;
+                scope.perform_microtask_checkpoint();
+                Some(Ok(v8::Global::new(scope, evaluation.cast::<v8::Promise>())))
+            });
+            match (evaluated, load.done) {
+                (Err(error), done) => self.deliver_load_error(done, error),
+                (Ok(evaluation), LoadDone::Reply { reply, timeout, deadline, wait }) => {
+                    let pending = Pending { promise: evaluation, namespace: Some(module), reply, timeout, deadline, wait };
+                    self.pending.push(pending);
+                }
+                (Ok(evaluation), LoadDone::Import { resolver }) => {
+                    self.imports.push(EvaluatingImport { evaluation, module, resolver });
+                }
+            }
+        }
+    }
+
+    fn deliver_load_error(&mut self, done: LoadDone, error: EngineError) {
+        match done {
+            LoadDone::Reply { reply, .. } => reply(Err(error)),
+            LoadDone::Import { resolver } => {
+                let _ = self.guarded(None, |scope| {
+                    let reason = module_callbacks::rejection(scope, &error);
+                    v8::Local::new(scope, &resolver).reject(scope, reason)?;
+                    scope.perform_microtask_checkpoint();
+                    Some(Ok(()))
+                });
+            }
+        }
+    }
+
+    /// Settle each dynamic `import()` whose graph finished evaluating.
+    fn settle_imports(&mut self) {
+        let mut index = 0;
+        while index < self.imports.len() {
+            let state = {
+                v8::scope!(let scope, &mut self.isolate);
+                v8::Local::new(scope, &self.imports[index].evaluation).state()
+            };
+            if state == v8::PromiseState::Pending {
+                index += 1;
+                continue;
+            }
+            let import = self.imports.swap_remove(index);
+            let settled = self.guarded(None, |scope| {
+                let resolver = v8::Local::new(scope, &import.resolver);
+                let evaluation = v8::Local::new(scope, &import.evaluation);
+                if evaluation.state() == v8::PromiseState::Rejected {
+                    let reason = evaluation.result(scope);
+                    resolver.reject(scope, reason)?;
+                } else {
+                    let namespace = v8::Local::new(scope, &import.module).get_module_namespace();
+                    resolver.resolve(scope, namespace)?;
+                }
+                scope.perform_microtask_checkpoint();
+                Some(Ok(()))
+            });
+            if let Err(EngineError::JavaScript(exception)) = settled {
+                self.state.host.uncaught_exception(exception);
+            }
+        }
+    }
+
+    /// Module loads whose caller's deadline passed fail with a timeout.
+    fn expire_loads(&mut self) {
+        let expired = self.state.modules.borrow_mut().expired(Instant::now());
+        for load in expired {
+            if let LoadDone::Reply { reply, timeout, .. } = load.done {
+                reply(Err(EngineError::Timeout(timeout.unwrap_or_default())));
+            }
         }
     }
 
@@ -361,15 +578,45 @@ impl Engine {
         Ok(())
     }
 
-    /// Run JS under a TryCatch and the watchdog, then drain microtasks. A plain result is
-    /// converted at once; a promise is returned to be awaited.
+    /// Run JS, then drain microtasks. A plain result is converted at once; a promise is
+    /// returned to be awaited.
     fn execute<F>(&mut self, timeout: Option<Duration>, run: F) -> Turn<Completion>
     where
         F: for<'s, 'i> FnOnce(&mut v8::PinScope<'s, 'i>) -> Option<v8::Local<'s, v8::Value>>,
     {
-        let started = Instant::now();
         let limits = self.state.limits;
         let state = self.state.clone();
+        self.guarded(timeout, move |scope| {
+            let value = run(scope)?;
+            scope.perform_microtask_checkpoint();
+            let value = if value.is_promise() {
+                let promise = value.cast::<v8::Promise>();
+                if promise.state() == v8::PromiseState::Pending {
+                    return Some(Ok(Completion::Promise(v8::Global::new(scope, promise))));
+                }
+                match settled_value(scope, promise) {
+                    Ok(value) => value,
+                    Err(exception) => return Some(Err(EngineError::JavaScript(exception))),
+                }
+            } else {
+                value
+            };
+            let mut keep = |f| state.functions.borrow_mut().keep(f);
+            match FromV8::new(limits, &mut keep).read(scope, value) {
+                Ok(value) => Some(Ok(Completion::Value(value))),
+                Err(ReadFailure::Conversion(e)) => Some(Err(e.into())),
+                Err(ReadFailure::Threw) => None,
+            }
+        })
+    }
+
+    /// Run `run` in the context under a TryCatch and the watchdog. `None` from `run` means JS
+    /// threw or was stopped: the caught exception, or the reason it stopped, is the error.
+    fn guarded<T, F>(&mut self, timeout: Option<Duration>, run: F) -> Turn<T>
+    where
+        F: for<'s, 'i> FnOnce(&mut v8::PinScope<'s, 'i>) -> Option<Turn<T>>,
+    {
+        let started = Instant::now();
         let guard = timeout.map(|t| Watchdog::arm(started + t, self.handle.isolate.clone(), self.handle.shared.watchdog_fired.clone()));
         let outcome = {
             v8::scope!(let scope, &mut self.isolate);
@@ -377,31 +624,10 @@ impl Engine {
             let scope = &mut v8::ContextScope::new(scope, context);
             v8::tc_scope!(let tc, scope);
             match run(&mut *tc) {
-                None => Err(()),
-                Some(value) => {
-                    tc.perform_microtask_checkpoint();
-                    if tc.has_terminated() {
-                        Err(())
-                    } else if value.is_promise() && value.cast::<v8::Promise>().state() == v8::PromiseState::Pending {
-                        Ok(Ran::Done(Completion::Promise(v8::Global::new(tc, value.cast::<v8::Promise>()))))
-                    } else {
-                        let value = if value.is_promise() { settled_value(tc, value.cast::<v8::Promise>()) } else { Ok(value) };
-                        match value {
-                            Err(exception) => Ok(Ran::Rejected(exception)),
-                            Ok(value) => {
-                                let mut keep = |f| state.functions.borrow_mut().keep(f);
-                                match FromV8::new(limits, &mut keep).read(tc, value) {
-                                    Ok(value) => Ok(Ran::Done(Completion::Value(value))),
-                                    Err(ReadFailure::Conversion(e)) => Ok(Ran::Failed(e.into())),
-                                    Err(ReadFailure::Threw) if !tc.has_terminated() => Ok(Ran::Failed(caught!(tc))),
-                                    Err(ReadFailure::Threw) => Err(()),
-                                }
-                            }
-                        }
-                    }
-                }
+                Some(result) if !tc.has_terminated() => Ok(result),
+                _ if tc.has_terminated() || tc.exception().is_none() => Err(None),
+                _ => Err(Some(caught!(tc))),
             }
-            .map_err(|()| if tc.has_terminated() || tc.exception().is_none() { None } else { Some(caught!(tc)) })
         };
         drop(guard);
         let fired = self.handle.shared.watchdog_fired.swap(false, Ordering::SeqCst);
@@ -414,9 +640,8 @@ impl Engine {
             return Err(self.termination_cause(fired, timeout));
         }
         match outcome {
-            Ok(Ran::Done(completion)) => Ok(completion),
-            Ok(Ran::Rejected(exception)) => Err(EngineError::JavaScript(exception)),
-            Ok(Ran::Failed(error)) | Err(Some(error)) => Err(error),
+            Ok(result) => result,
+            Err(Some(error)) => Err(error),
             Err(None) => Err(self.termination_cause(fired, timeout)),
         }
     }
@@ -512,11 +737,15 @@ enum Completion {
     Promise(v8::Global<v8::Promise>),
 }
 
-/// Inside `execute`, before the watchdog is disarmed.
-enum Ran {
-    Done(Completion),
-    Rejected(JsException),
-    Failed(EngineError),
+
+/// A host failure while loading modules, as the caller sees it: a JS error of that class.
+fn host_failure(error: HostError) -> EngineError {
+    EngineError::JavaScript(JsException {
+        name: format!("{:?}", error.name),
+        message: error.message,
+        stack: None,
+        frames: Vec::new(),
+    })
 }
 
 fn settled_value<'s>(scope: &mut v8::PinScope<'s, '_>, promise: v8::Local<'s, v8::Promise>) -> Result<v8::Local<'s, v8::Value>, JsException> {

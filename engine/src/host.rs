@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{HostError, JsException};
 use crate::inbox::{AsyncCallId, Inbound};
+use crate::modules::ModuleReply;
 use crate::value::{HostFunctionId, Value};
 
 pub trait Host: Send {
@@ -16,6 +17,13 @@ pub trait Host: Send {
 
     /// An asynchronous call from JS; JS holds a promise until `reply` is resolved.
     fn call_async(&self, function: HostFunctionId, args: Vec<Value>, reply: AsyncReply);
+
+    /// Resolve `specifier`, imported by the module at URL `referrer` (`<eval>` for scripts and
+    /// `eval_module` roots), to the URL of the module to load.
+    fn resolve_module(&self, specifier: &str, referrer: &str) -> Result<String, HostError>;
+
+    /// Fetch the source of the module at `url`; `reply` may be answered later, from any thread.
+    fn load_module(&self, url: &str, reply: ModuleReply);
 
     /// `console.*` output (only installed when the runtime enables the console).
     fn console(&self, level: ConsoleLevel, message: String);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, HostError};
+use crate::modules::ModuleKey;
 use crate::stats::EngineStats;
 use crate::value::{FunctionHandle, Value};
 
@@ -17,6 +18,8 @@ pub struct AsyncCallId(pub u64);
 pub enum Request {
     /// Run a script; when its value is a promise, the reply waits for it to settle.
     Eval { source: String, timeout: Option<Duration>, wait: Wait },
+    /// Load, instantiate and evaluate a module graph; the reply is the root's namespace.
+    EvalModule { specifier: String, timeout: Option<Duration>, wait: Wait },
     /// Call a JS function previously handed out, awaiting a returned promise like `Eval`.
     Call { function: FunctionHandle, args: Vec<Value>, timeout: Option<Duration>, wait: Wait },
     /// Forget a function handle so V8 can collect the function.
@@ -47,6 +50,8 @@ pub type Reply = Box<dyn FnOnce(Result<Response, EngineError>) + Send>;
 pub enum Inbound {
     Request { request: Request, reply: Reply },
     Completion { call: AsyncCallId, result: Result<Value, HostError> },
+    /// A module's source, from `Host::load_module`.
+    ModuleSource { key: ModuleKey, result: Result<String, HostError> },
     /// Nothing to do but look at the shared flags again (terminate, close).
     Wake,
     Close,

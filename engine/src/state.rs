@@ -8,6 +8,7 @@ use crate::config::ConversionLimits;
 use crate::handles::FunctionTable;
 use crate::host::{AsyncReply, Host};
 use crate::inbox::{AsyncCallId, InboxSender};
+use crate::modules::ModuleMap;
 use crate::timers::Timers;
 
 pub struct EngineState {
@@ -17,6 +18,7 @@ pub struct EngineState {
     pub functions: RefCell<FunctionTable>,
     pub timers: RefCell<Timers>,
     pub async_calls: RefCell<HashMap<AsyncCallId, v8::Global<v8::PromiseResolver>>>,
+    pub modules: RefCell<ModuleMap>,
     next_call: Cell<u64>,
     pub host_calls_sync: Cell<u64>,
     pub host_calls_async: Cell<u64>,
@@ -31,6 +33,7 @@ impl EngineState {
             functions: RefCell::default(),
             timers: RefCell::default(),
             async_calls: RefCell::default(),
+            modules: RefCell::default(),
             next_call: Cell::new(0),
             host_calls_sync: Cell::new(0),
             host_calls_async: Cell::new(0),

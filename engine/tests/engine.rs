@@ -6,13 +6,23 @@ use std::time::Duration;
 
 use jscell_engine::{
     AsyncReply, ConsoleLevel, ConversionError, ConversionLimits, Engine, EngineConfig, EngineError, EngineHandle, Host,
-    HostError, HostFunctionId, JsException, Request, Response, TerminationReason, Value, Wait,
+    HostError, HostFunctionId, JsException, ModuleReply, Request, Response, TerminationReason, Value, Wait,
 };
 
-/// Doubles numbers synchronously (id 1), echoes asynchronously from another thread (id 2).
+/// Doubles numbers synchronously (id 1), echoes asynchronously from another thread (id 2),
+/// and serves modules from a map: `mem:NAME` answered at once, `slow:NAME` from a thread.
 #[derive(Default, Clone)]
 struct TestHost {
     console: Arc<Mutex<Vec<(ConsoleLevel, String)>>>,
+    modules: Arc<Mutex<std::collections::HashMap<String, String>>>,
+}
+
+impl TestHost {
+    fn with_modules(modules: &[(&str, &str)]) -> Self {
+        let host = TestHost::default();
+        host.modules.lock().unwrap().extend(modules.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        host
+    }
 }
 
 impl Host for TestHost {
@@ -28,6 +38,34 @@ impl Host for TestHost {
             std::thread::sleep(Duration::from_millis(5));
             reply.resolve(Ok(Value::Array(args)));
         });
+    }
+
+    fn resolve_module(&self, specifier: &str, _referrer: &str) -> Result<String, HostError> {
+        let name = specifier.trim_start_matches("./");
+        if name.starts_with("slow:") || name.starts_with("mem:") {
+            Ok(name.to_string())
+        } else if self.modules.lock().unwrap().contains_key(name) {
+            Ok(format!("mem:{name}"))
+        } else {
+            Err(HostError::type_error(format!("cannot resolve '{specifier}'")))
+        }
+    }
+
+    fn load_module(&self, url: &str, reply: ModuleReply) {
+        let (delay, name) = match url.split_once(':') {
+            Some(("slow", name)) => (Some(Duration::from_millis(5 * (name.len() as u64 % 4))), name.to_string()),
+            Some((_, name)) => (None, name.to_string()),
+            None => (None, url.to_string()),
+        };
+        let source = self.modules.lock().unwrap().get(&name).cloned();
+        let answer = move || reply.resolve(source.ok_or_else(|| HostError::error(format!("no module {name}"))));
+        match delay {
+            Some(delay) => drop(std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                answer()
+            })),
+            None => answer(),
+        }
     }
 
     fn console(&self, level: ConsoleLevel, message: String) {
@@ -301,4 +339,45 @@ fn reading_results_and_errors_stays_under_the_timeout() {
         assert!(matches!(err, EngineError::Timeout(_)), "{source}: {err:?}");
     }
     assert_eq!(eval(&e, "'still alive'").unwrap(), Value::String("still alive".into()));
+}
+
+fn eval_module(handle: &EngineHandle, specifier: &str) -> Result<Value, EngineError> {
+    let module = Request::EvalModule { specifier: specifier.into(), timeout: Some(Duration::from_secs(5)), wait: Wait::Blocking };
+    match request(handle, module)? {
+        Response::Value(v) => Ok(v.expand(ConversionLimits::default())?),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn modules_load_once_with_cycles_json_meta_and_top_level_await() {
+    let host = TestHost::with_modules(&[
+        ("main", "import { a } from 'a'; import data from 'data' with { type: 'json' }; export const out = a() + data.n; export const url = import.meta.url;"),
+        ("a", "import { b } from 'b'; globalThis.loads = (globalThis.loads ?? 0) + 1; export function a() { return b + 1 }"),
+        ("b", "import { a } from 'a'; export const b = await Promise.resolve(40);"),
+        ("data", "{\"n\": 1}"),
+        ("dyn", "export default 'dynamic'"),
+        ("slowroot", "import x from './slow:x1'; import y from './slow:y22'; export const sum = x + y;"),
+        ("x1", "export default 1"),
+        ("y22", "export default 2"),
+        ("broken", "export const = ;"),
+        ("missing", "import { nope } from 'b';"),
+    ]);
+    let e = start(EngineConfig::default(), host);
+    assert_eq!(
+        eval_module(&e, "main").unwrap(),
+        Value::Object(vec![("out".into(), Value::Int(42)), ("url".into(), Value::String("mem:main".into()))])
+    );
+    eval_module(&e, "a").unwrap();
+    assert_eq!(eval(&e, "loads").unwrap(), Value::Int(1));
+    assert_eq!(eval(&e, "import('dyn').then(m => m.default)").unwrap(), Value::String("dynamic".into()));
+    assert_eq!(eval_module(&e, "slowroot").unwrap(), Value::Object(vec![("sum".into(), Value::Int(3))]));
+    let EngineError::JavaScript(syntax) = eval_module(&e, "broken").unwrap_err() else { panic!() };
+    assert_eq!((syntax.name.as_str(), syntax.frames[0].file_name.as_deref()), ("SyntaxError", Some("mem:broken")));
+    let EngineError::JavaScript(missing) = eval_module(&e, "missing").unwrap_err() else { panic!() };
+    assert!(missing.message.contains("nope"), "{missing:?}");
+    let EngineError::JavaScript(unresolved) = eval_module(&e, "nowhere").unwrap_err() else { panic!() };
+    assert!(unresolved.message.contains("cannot resolve 'nowhere'"), "{unresolved:?}");
+    let rejected = eval(&e, "import('nowhere').catch(e => e.constructor.name + ': ' + e.message)").unwrap();
+    assert_eq!(rejected, Value::String("TypeError: cannot resolve 'nowhere'".into()));
 }

@@ -1,0 +1,252 @@
+//! ES modules. Every resolution and every source comes from the `Host`; this module keeps the
+//! per-runtime module map (each module instantiated once) and drives graph loads: a load
+//! fetches its root and, transitively, every import not yet compiled, then is finished by the
+//! engine (instantiate, evaluate, answer). Fetches complete through the inbox, so a host may
+//! answer later from any thread (async loaders).
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::error::{EngineError, HostError};
+use crate::host::Host;
+use crate::inbox::{Inbound, InboxSender, Reply, Wait};
+
+/// JS source or JSON data: the same URL may be imported as both, as two modules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ModuleKind {
+    JavaScript,
+    Json,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ModuleKey {
+    pub url: String,
+    pub kind: ModuleKind,
+}
+
+/// The pending half of a module fetch; resolving it from any thread wakes the engine.
+pub struct ModuleReply {
+    key: Option<ModuleKey>,
+    inbox: InboxSender,
+}
+
+impl ModuleReply {
+    pub fn url(&self) -> &str {
+        &self.key.as_ref().expect("answered once").url
+    }
+
+    pub fn resolve(mut self, result: Result<String, HostError>) {
+        if let Some(key) = self.key.take() {
+            let _ = self.inbox.send(Inbound::ModuleSource { key, result });
+        }
+    }
+}
+
+impl Drop for ModuleReply {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let result = Err(HostError::error(format!("the module loader gave no source for '{}'", key.url)));
+            let _ = self.inbox.send(Inbound::ModuleSource { key, result });
+        }
+    }
+}
+
+/// Who waits for a graph load.
+pub enum LoadDone {
+    /// `eval_module`: reply with the namespace.
+    Reply { reply: Reply, timeout: Option<Duration>, deadline: Option<Instant>, wait: Wait },
+    /// Dynamic `import()`: settle this promise with the namespace.
+    Import { resolver: v8::Global<v8::PromiseResolver> },
+}
+
+pub struct GraphLoad {
+    pub root: ModuleKey,
+    outstanding: usize,
+    visited: HashSet<ModuleKey>,
+    pub failed: Option<EngineError>,
+    pub done: LoadDone,
+}
+
+/// A compiled module and where each of its imports resolved to.
+struct Compiled {
+    module: v8::Global<v8::Module>,
+    imports: Vec<(String, ModuleKey)>,
+}
+
+#[derive(Default)]
+pub struct ModuleMap {
+    compiled: HashMap<ModuleKey, Compiled>,
+    /// Compiled modules by identity hash, to find a referrer's URL from its handle.
+    by_identity: HashMap<i32, Vec<(v8::Global<v8::Module>, ModuleKey)>>,
+    /// The value of each JSON module, set as its default export when it evaluates.
+    json_values: HashMap<ModuleKey, v8::Global<v8::Value>>,
+    fetching: HashMap<ModuleKey, Vec<u64>>,
+    loads: HashMap<u64, GraphLoad>,
+    next_load: u64,
+    /// Loads with every module compiled, waiting for the engine to finish them.
+    pub finished: Vec<u64>,
+}
+
+impl ModuleMap {
+    pub fn is_loading(&self) -> bool {
+        !self.loads.is_empty()
+    }
+
+    /// Begin loading the graph of `key`. Fetches go out through `host`.
+    pub fn start(&mut self, host: &dyn Host, inbox: &InboxSender, key: ModuleKey, done: LoadDone) {
+        self.next_load += 1;
+        let id = self.next_load;
+        let load = GraphLoad { root: key.clone(), outstanding: 0, visited: HashSet::new(), failed: None, done };
+        self.loads.insert(id, load);
+        self.require(host, inbox, id, key);
+        self.check_finished(id);
+    }
+
+    pub fn take_load(&mut self, id: u64) -> Option<GraphLoad> {
+        self.loads.remove(&id)
+    }
+
+    /// Every load still in progress, for shutting down.
+    pub fn take_all(&mut self) -> Vec<GraphLoad> {
+        self.finished.clear();
+        self.loads.drain().map(|(_, load)| load).collect()
+    }
+
+    /// Loads whose caller's deadline has passed.
+    pub fn expired(&mut self, now: Instant) -> Vec<GraphLoad> {
+        let ids: Vec<u64> = self
+            .loads
+            .iter()
+            .filter(|(_, load)| matches!(load.done, LoadDone::Reply { deadline: Some(d), .. } if d <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        ids.into_iter().filter_map(|id| self.loads.remove(&id)).collect()
+    }
+
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.loads
+            .values()
+            .filter_map(|load| match load.done {
+                LoadDone::Reply { deadline, .. } => deadline,
+                LoadDone::Import { .. } => None,
+            })
+            .min()
+    }
+
+    fn require(&mut self, host: &dyn Host, inbox: &InboxSender, id: u64, key: ModuleKey) {
+        let Some(load) = self.loads.get_mut(&id) else { return };
+        if !load.visited.insert(key.clone()) {
+            return;
+        }
+        if let Some(compiled) = self.compiled.get(&key) {
+            let children: Vec<ModuleKey> = compiled.imports.iter().map(|(_, child)| child.clone()).collect();
+            for child in children {
+                self.require(host, inbox, id, child);
+            }
+            return;
+        }
+        load.outstanding += 1;
+        let waiters = self.fetching.entry(key.clone()).or_default();
+        waiters.push(id);
+        if waiters.len() == 1 {
+            let url = key.url.clone();
+            host.load_module(&url, ModuleReply { key: Some(key), inbox: inbox.clone() });
+        }
+    }
+
+    fn check_finished(&mut self, id: u64) {
+        if let Some(load) = self.loads.get(&id) {
+            if load.outstanding == 0 || load.failed.is_some() {
+                self.finished.push(id);
+            }
+        }
+    }
+
+    /// The loads that were waiting for `key`'s source.
+    pub fn waiters(&mut self, key: &ModuleKey) -> Vec<u64> {
+        self.fetching.remove(key).unwrap_or_default()
+    }
+
+    /// `key` failed to fetch or compile: every load waiting for it fails.
+    pub fn fail(&mut self, waiters: Vec<u64>, error: EngineError) {
+        for id in waiters {
+            if let Some(load) = self.loads.get_mut(&id) {
+                load.failed.get_or_insert_with(|| error.clone());
+                self.check_finished(id);
+            }
+        }
+    }
+
+    /// `key` compiled: record it and continue every load that waited for it.
+    pub fn compiled(
+        &mut self,
+        host: &dyn Host,
+        inbox: &InboxSender,
+        key: ModuleKey,
+        module: v8::Global<v8::Module>,
+        identity: i32,
+        imports: Vec<(String, ModuleKey)>,
+        waiters: Vec<u64>,
+    ) {
+        let children: Vec<ModuleKey> = imports.iter().map(|(_, child)| child.clone()).collect();
+        self.by_identity.entry(identity).or_default().push((module.clone(), key.clone()));
+        self.compiled.insert(key, Compiled { module, imports });
+        for id in waiters {
+            if let Some(load) = self.loads.get_mut(&id) {
+                load.outstanding -= 1;
+            }
+            for child in &children {
+                self.require(host, inbox, id, child.clone());
+            }
+            self.check_finished(id);
+        }
+    }
+
+    pub fn set_json_value(&mut self, key: ModuleKey, value: v8::Global<v8::Value>) {
+        self.json_values.insert(key, value);
+    }
+
+    pub fn json_value(&self, key: &ModuleKey) -> Option<&v8::Global<v8::Value>> {
+        self.json_values.get(key)
+    }
+
+    pub fn module(&self, key: &ModuleKey) -> Option<&v8::Global<v8::Module>> {
+        self.compiled.get(key).map(|c| &c.module)
+    }
+
+    /// The key of a compiled module, from its handle.
+    pub fn key_of(&self, scope: &v8::PinScope<'_, '_>, module: v8::Local<'_, v8::Module>) -> Option<&ModuleKey> {
+        let candidates = self.by_identity.get(&module.get_identity_hash().get())?;
+        candidates.iter().find(|(global, _)| v8::Local::new(scope, global) == module).map(|(_, key)| key)
+    }
+
+    /// The module `specifier` (of `kind`) imported from `referrer` resolved to.
+    pub fn import_of(&self, referrer: &ModuleKey, specifier: &str, kind: ModuleKind) -> Option<&ModuleKey> {
+        let compiled = self.compiled.get(referrer)?;
+        compiled.imports.iter().find(|(s, key)| s == specifier && key.kind == kind).map(|(_, key)| key)
+    }
+}
+
+/// The kind an import's attributes ask for (`with { type: "json" }`), or why they can't be met.
+pub fn requested_kind(
+    scope: &mut v8::PinScope<'_, '_>,
+    attributes: v8::Local<'_, v8::FixedArray>,
+    entry_size: usize,
+) -> Result<ModuleKind, HostError> {
+    let mut kind = ModuleKind::JavaScript;
+    let mut index = 0;
+    while index + 1 < attributes.length() {
+        let key = attributes.get(scope, index).and_then(|k| v8::Local::<v8::Value>::try_from(k).ok());
+        let value = attributes.get(scope, index + 1).and_then(|v| v8::Local::<v8::Value>::try_from(v).ok());
+        if let (Some(key), Some(value)) = (key, value) {
+            let (key, value) = (key.to_rust_string_lossy(scope), value.to_rust_string_lossy(scope));
+            match (key.as_str(), value.as_str()) {
+                ("type", "json") => kind = ModuleKind::Json,
+                ("type", other) => return Err(HostError::type_error(format!("unsupported module type '{other}'"))),
+                (other, _) => return Err(HostError::type_error(format!("unsupported import attribute '{other}'"))),
+            }
+        }
+        index += entry_size;
+    }
+    Ok(kind)
+}
