@@ -456,7 +456,10 @@ impl Engine {
                 }
                 let evaluation = local.evaluate(scope)?;
                 scope.perform_microtask_checkpoint();
-                Some(Ok(v8::Global::new(scope, evaluation.cast::<v8::Promise>())))
+                let Ok(evaluation) = v8::Local::<v8::Promise>::try_from(evaluation) else {
+                    return Some(Err(EngineError::InvalidRequest("module evaluation gave no promise".into())));
+                };
+                Some(Ok(v8::Global::new(scope, evaluation)))
             });
             match (evaluated, load.done) {
                 (Err(error), done) => self.deliver_load_error(done, error),

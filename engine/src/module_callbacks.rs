@@ -61,7 +61,11 @@ pub fn evaluate_json<'s>(context: v8::Local<'s, v8::Context>, module: v8::Local<
     };
     let name = v8::String::new(scope, "default")?;
     module.set_synthetic_module_export(scope, name, value)?;
-    Some(v8::undefined(scope).into())
+    // Evaluation steps answer with a promise, as module evaluation does.
+    let done = v8::PromiseResolver::new(scope)?;
+    let undefined = v8::undefined(scope).into();
+    done.resolve(scope, undefined)?;
+    Some(done.get_promise(scope).into())
 }
 
 unsafe extern "C" fn import_meta(context: v8::Local<v8::Context>, module: v8::Local<v8::Module>, meta: v8::Local<v8::Object>) {

@@ -3,7 +3,10 @@
 
 use std::sync::{Arc, RwLock};
 
-use jscell_engine::{AsyncReply, CallMode, ConsoleLevel, Host, HostError, HostFunctionId, JsException, Value};
+use jscell_engine::{AsyncReply, CallMode, ConsoleLevel, Host, HostError, HostFunctionId, JsException, ModuleReply, Value};
+
+use crate::module_root::ModuleRoot;
+use crate::module_sources::ModuleSources;
 
 pub type SyncHandler = Box<dyn Fn(Vec<Value>) -> Result<Value, HostError> + Send + Sync>;
 pub type AsyncHandler = Box<dyn Fn(Vec<Value>, AsyncReply) + Send + Sync>;
@@ -24,15 +27,20 @@ pub trait ConsoleSink: Send + Sync {
     fn uncaught_exception(&self, exception: JsException);
 }
 
-#[derive(Default)]
 pub struct CapabilityHost {
     grants: RwLock<Vec<Arc<Grant>>>,
     sink: RwLock<Option<Arc<dyn ConsoleSink>>>,
+    pub modules: ModuleSources,
 }
 
 impl CapabilityHost {
-    pub fn new() -> Arc<Self> {
-        Arc::default()
+    /// Nothing granted; files are reachable only under `module_root`, when given.
+    pub fn new(module_root: Option<ModuleRoot>) -> Arc<Self> {
+        Arc::new(CapabilityHost {
+            grants: RwLock::default(),
+            sink: RwLock::default(),
+            modules: ModuleSources::with_root(module_root),
+        })
     }
 
     pub fn grant_sync(&self, name: impl Into<String>, handler: SyncHandler) -> HostFunctionId {
@@ -89,6 +97,14 @@ impl Host for EngineHost {
             },
             Err(error) => reply.resolve(Err(error)),
         }
+    }
+
+    fn resolve_module(&self, specifier: &str, referrer: &str) -> Result<String, HostError> {
+        self.0.modules.resolve(specifier, referrer)
+    }
+
+    fn load_module(&self, url: &str, reply: ModuleReply) {
+        self.0.modules.load(url, reply);
     }
 
     fn console(&self, level: ConsoleLevel, message: String) {

@@ -4,10 +4,14 @@
 
 mod backend;
 mod capability_host;
+mod module_root;
+mod module_sources;
 mod native;
 
 pub use backend::Backend;
 pub use capability_host::{AsyncHandler, CapabilityHost, ConsoleSink, SyncHandler};
+pub use module_root::ModuleRoot;
+pub use module_sources::{ModuleLoader, ModuleResolver, ModuleSources};
 pub use native::{EngineThreadWrapper, NativeBackend};
 
 pub use jscell_engine as engine;

@@ -42,8 +42,18 @@ impl NativeBackend {
                     let Some((config, host, started_tx)) = start.take() else { return };
                     match Engine::new(&config, Box::new(host)) {
                         Ok((engine, handle)) => {
-                            if started_tx.send(Ok(handle)).is_ok() {
-                                engine.run();
+                            if started_tx.send(Ok(handle.clone())).is_ok() {
+                                // A bug in the engine must cost this runtime, not the process.
+                                let run = std::panic::AssertUnwindSafe(|| engine.run());
+                                if let Err(panic) = std::panic::catch_unwind(run) {
+                                    let why = panic
+                                        .downcast_ref::<String>()
+                                        .map(String::as_str)
+                                        .or_else(|| panic.downcast_ref::<&str>().copied())
+                                        .unwrap_or("unknown");
+                                    let reason = format!("internal error in the engine thread: {why}");
+                                    handle.terminate(TerminationReason::EngineLost(reason));
+                                }
                             }
                         }
                         Err(error) => drop(started_tx.send(Err(error))),

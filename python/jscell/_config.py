@@ -40,6 +40,17 @@ def _size(value: Any, field: str, minimum: int = 1) -> int | None:
     return value
 
 
+def _directory(value: Any, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{field} must be a path (str or os.PathLike) or None, not {type(value).__name__}")
+    path = os.path.abspath(os.fspath(value))
+    if not os.path.isdir(path):
+        raise ValueError(f"{field} must be an existing directory, got {path!r}")
+    return path
+
+
 class RuntimeConfig:
     """Options for a :class:`jscell.Runtime`. Every argument is keyword-only and readable back as
     a property; an invalid value raises ``TypeError``/``ValueError`` naming the field."""
@@ -53,6 +64,7 @@ class RuntimeConfig:
         "_enable_console",
         "_max_serialization_depth",
         "_max_serialization_bytes",
+        "_module_root",
     )
 
     def __init__(
@@ -66,6 +78,7 @@ class RuntimeConfig:
         enable_console: bool = False,
         max_serialization_depth: int = DEFAULT_MAX_SERIALIZATION_DEPTH,
         max_serialization_bytes: int = DEFAULT_MAX_SERIALIZATION_BYTES,
+        module_root: str | os.PathLike[str] | None = None,
     ) -> None:
         if backend is None:
             backend = os.environ.get("JSCELL_BACKEND") or "native"
@@ -96,6 +109,7 @@ class RuntimeConfig:
             )
         self._max_serialization_depth = max_serialization_depth
         self._max_serialization_bytes = _size(max_serialization_bytes, "max_serialization_bytes")
+        self._module_root = _directory(module_root, "module_root")
 
     backend = property(lambda self: self._backend, doc="``'native'`` (V8 on a thread of this process).")
     max_heap_size = property(lambda self: self._max_heap_size, doc="JS heap limit in bytes, or None.")
@@ -105,6 +119,10 @@ class RuntimeConfig:
     enable_console = property(lambda self: self._enable_console, doc="Whether ``console`` exists (output goes to logging).")
     max_serialization_depth = property(lambda self: self._max_serialization_depth, doc="Deepest nesting a value may have.")
     max_serialization_bytes = property(lambda self: self._max_serialization_bytes, doc="Largest size a value may have.")
+    module_root = property(
+        lambda self: self._module_root,
+        doc="Directory whose files `import` may load (seen from JS as `/`), or None for no file access.",
+    )
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name[1:]}={getattr(self, name)!r}" for name in self.__slots__)

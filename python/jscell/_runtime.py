@@ -33,6 +33,12 @@ def _source(code: object) -> str:
     return code
 
 
+def _specifier(specifier: object) -> str:
+    if not isinstance(specifier, str):
+        raise TypeError(f"specifier must be a str, not {type(specifier).__name__}")
+    return specifier
+
+
 def _global_name(name: object) -> str:
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, not {type(name).__name__}")
@@ -73,6 +79,7 @@ class Runtime:
             max_serialization_depth=config.max_serialization_depth,
             max_serialization_bytes=config.max_serialization_bytes,
             default_timeout=config.timeout,
+            module_root=config.module_root,
         )
         self._op_names: dict[str, int] = {}
         _open_runtimes.add(self)
@@ -88,6 +95,29 @@ class Runtime:
     async def eval_async(self, code: str, *, timeout: Timeout = None) -> Any:
         """Evaluate JavaScript without blocking the event loop; promises are awaited."""
         return await self._core.eval_async(_source(code), seconds(timeout))
+
+    def eval_module(self, specifier: str, *, timeout: Timeout = None) -> Any:
+        """Load, instantiate and evaluate the module ``specifier`` (blocking, top-level await
+        included); returns its namespace as a dict."""
+        return self._core.eval_module(_specifier(specifier), seconds(timeout))
+
+    async def eval_module_async(self, specifier: str, *, timeout: Timeout = None) -> Any:
+        """Like :meth:`eval_module` without blocking the event loop (async loaders allowed)."""
+        return await self._core.eval_module_async(_specifier(specifier), seconds(timeout))
+
+    def add_static_module(self, name: str, source: str) -> None:
+        """Register a module importable as ``static:<name>`` and as the bare ``<name>``."""
+        self._core.add_static_module(_global_name(name), _source(source))
+
+    def set_module_resolver(self, resolver: Callable[[str, str], str | None]) -> None:
+        """Resolve imports: ``resolver(specifier, referrer)`` returns the module's URL, or None
+        to fall back to static modules, ``module_root`` files and the loader."""
+        self._core.set_module_resolver(_callable(resolver))
+
+    def set_module_loader(self, loader: Callable[[str], Any]) -> None:
+        """Load sources: ``loader(specifier)`` returns the source str, or an awaitable of it
+        (awaited on the loop of the current async call)."""
+        self._core.set_module_loader(_callable(loader))
 
     def register_op(self, name: str, handler: Callable[..., Any], mode: str = "sync") -> int:
         """Make ``handler`` callable from JS as ``__host_op_sync__(id, ...)`` (``mode="sync"``) or

@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex, Weak};
 
 use jscell_host::engine::{AsyncReply, ConsoleLevel, HostError, HostFunctionId, JsException, Value};
-use jscell_host::ConsoleSink;
+use jscell_host::{ConsoleSink, ModuleLoader, ModuleResolver};
+use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
@@ -29,7 +30,7 @@ pub fn grant(_py: Python<'_>, runtime: &Arc<RuntimeShared>, name: String, handle
     }
 }
 
-fn runtime(weak: &Weak<RuntimeShared>) -> Result<Arc<RuntimeShared>, HostError> {
+fn runtime_of(weak: &Weak<RuntimeShared>) -> Result<Arc<RuntimeShared>, HostError> {
     weak.upgrade().ok_or_else(|| HostError::error("the runtime is closing"))
 }
 
@@ -48,7 +49,7 @@ fn js_value(py: Python<'_>, runtime: &Arc<RuntimeShared>, value: &Bound<'_, PyAn
 }
 
 fn call_sync(py: Python<'_>, weak: &Weak<RuntimeShared>, handler: &Py<PyAny>, args: Vec<Value>) -> Result<Value, HostError> {
-    let runtime = runtime(weak)?;
+    let runtime = runtime_of(weak)?;
     let args = python_args(py, &runtime, &args)?;
     let result = handler.bind(py).call1(args).map_err(|e| host_error(py, &e))?;
     if result.hasattr("__await__").unwrap_or(false) {
@@ -68,7 +69,7 @@ fn call_async(
     reply: AsyncReply,
 ) {
     let started = (|| {
-        let runtime = runtime(weak)?;
+        let runtime = runtime_of(weak)?;
         let event_loop = runtime
             .event_loop(py)
             .map_err(|why| HostError::error(format!("async handler '{name}' cannot run: {why}")))?;
@@ -84,40 +85,100 @@ fn call_async(
         // An async-registered handler that answered at once.
         return reply.resolve(js_value(py, &runtime, &awaitable));
     }
-    let done = AsyncDone { runtime: Arc::downgrade(&runtime), reply: Mutex::new(Some(reply)) };
-    let done = match Bound::new(py, done) {
+    let weak = Arc::downgrade(&runtime);
+    let on_done: OnDone = Box::new(move |py, result| {
+        let value = runtime_of(&weak).and_then(|runtime| match result {
+            Ok(value) => js_value(py, &runtime, &value),
+            Err(error) => Err(host_error(py, &error)),
+        });
+        reply.resolve(value);
+    });
+    await_on_loop(py, event_loop, awaitable, on_done);
+}
+
+type OnDone = Box<dyn FnOnce(Python<'_>, PyResult<Bound<'_, PyAny>>) + Send>;
+
+/// Run `awaitable` on `event_loop` and hand its outcome to `on_done`, exactly once.
+fn await_on_loop(py: Python<'_>, event_loop: Py<PyAny>, awaitable: Bound<'_, PyAny>, on_done: OnDone) {
+    let done = match Bound::new(py, AsyncDone { on_done: Mutex::new(Some(on_done)) }) {
         Ok(done) => done,
         Err(e) => return e.write_unraisable(py, None),
     };
     let scheduled = py_objects::schedule_awaitable(py).and_then(|schedule| schedule.call1((event_loop, awaitable, &done)));
-    if let Err(e) = scheduled {
-        if let Some(reply) = done.get().reply.lock().unwrap().take() {
-            reply.resolve(Err(host_error(py, &e)));
+    if let Err(error) = scheduled {
+        if let Some(on_done) = done.get().on_done.lock().unwrap().take() {
+            on_done(py, Err(error));
         }
     }
 }
 
-/// Called by asyncio with the finished future of an async handler.
+/// Called by asyncio with the finished future of an awaitable started by `await_on_loop`.
 #[pyclass(frozen)]
 struct AsyncDone {
-    runtime: Weak<RuntimeShared>,
-    reply: Mutex<Option<AsyncReply>>,
+    on_done: Mutex<Option<OnDone>>,
 }
 
 #[pymethods]
 impl AsyncDone {
     fn __call__(&self, py: Python<'_>, future: Bound<'_, PyAny>) {
-        let Some(reply) = self.reply.lock().unwrap().take() else { return };
-        let result = (|| {
-            let runtime = runtime(&self.runtime)?;
-            if future.call_method0("cancelled").and_then(|c| c.is_truthy()).unwrap_or(false) {
-                return Err(HostError::error("the async handler was cancelled"));
-            }
-            let value = future.call_method0("result").map_err(|e| host_error(py, &e))?;
-            js_value(py, &runtime, &value)
-        })();
-        reply.resolve(result);
+        let Some(on_done) = self.on_done.lock().unwrap().take() else { return };
+        let cancelled = future.call_method0("cancelled").and_then(|c| c.is_truthy()).unwrap_or(false);
+        let result = if cancelled {
+            Err(PyRuntimeError::new_err("the awaitable was cancelled"))
+        } else {
+            future.call_method0("result")
+        };
+        on_done(py, result);
     }
+}
+
+/// The embedder's module resolver: `fn(specifier, referrer) -> url | None`.
+pub fn module_resolver(resolver: Py<PyAny>) -> ModuleResolver {
+    Box::new(move |specifier, referrer| {
+        Python::attach(|py| {
+            let url = resolver.bind(py).call1((specifier, referrer)).map_err(|e| host_error(py, &e))?;
+            if url.is_none() {
+                return Ok(None);
+            }
+            url.extract::<String>().map(Some).map_err(|_| {
+                let kind = url.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+                HostError::type_error(format!("the module resolver must return a str or None, not {kind}"))
+            })
+        })
+    })
+}
+
+/// The embedder's module loader: `fn(specifier) -> source | awaitable of source`.
+pub fn module_loader(runtime: &Arc<RuntimeShared>, loader: Py<PyAny>) -> ModuleLoader {
+    let weak = Arc::downgrade(runtime);
+    Box::new(move |url, reply| {
+        Python::attach(|py| {
+            let source = match loader.bind(py).call1((url,)) {
+                Ok(source) => source,
+                Err(error) => return reply.resolve(Err(host_error(py, &error))),
+            };
+            if !source.hasattr("__await__").unwrap_or(false) {
+                return reply.resolve(module_source(&source));
+            }
+            let event_loop = match runtime_of(&weak).and_then(|rt| {
+                rt.event_loop(py).map_err(|why| HostError::error(format!("async module loader cannot run: {why}")))
+            }) {
+                Ok(event_loop) => event_loop,
+                Err(error) => return reply.resolve(Err(error)),
+            };
+            let on_done: OnDone = Box::new(move |py, result| {
+                reply.resolve(result.map_err(|e| host_error(py, &e)).and_then(|source| module_source(&source)));
+            });
+            await_on_loop(py, event_loop, source, on_done);
+        })
+    })
+}
+
+fn module_source(source: &Bound<'_, PyAny>) -> Result<String, HostError> {
+    source.extract::<String>().map_err(|_| {
+        let kind = source.get_type().name().map(|n| n.to_string()).unwrap_or_default();
+        HostError::type_error(format!("the module loader must return the module source as a str, not {kind}"))
+    })
 }
 
 /// Console output and uncaught errors go to Python `logging`.

@@ -1,12 +1,13 @@
 //! `RuntimeCore`: the native half of `jscell.Runtime`. Arguments arrive validated by the
 //! Python layer (`RuntimeConfig`); this side owns threads, blocking and conversion.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use jscell_host::engine::{ConversionLimits, EngineConfig, EngineStats, Request, Response};
-use jscell_host::{CapabilityHost, NativeBackend};
-use pyo3::exceptions::PyRuntimeError;
+use jscell_host::{CapabilityHost, ModuleRoot, NativeBackend};
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -22,7 +23,7 @@ pub struct RuntimeCore {
 #[pymethods]
 impl RuntimeCore {
     #[new]
-    #[pyo3(signature = (*, max_heap_size, initial_heap_size, bootstrap, enable_console, max_serialization_depth, max_serialization_bytes, default_timeout))]
+    #[pyo3(signature = (*, max_heap_size, initial_heap_size, bootstrap, enable_console, max_serialization_depth, max_serialization_bytes, default_timeout, module_root))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -33,13 +34,20 @@ impl RuntimeCore {
         max_serialization_depth: usize,
         max_serialization_bytes: Option<usize>,
         default_timeout: Option<f64>,
+        module_root: Option<PathBuf>,
     ) -> PyResult<Self> {
         let limits = ConversionLimits {
             max_depth: max_serialization_depth,
             max_bytes: max_serialization_bytes.unwrap_or(ConversionLimits::DEFAULT_MAX_BYTES),
         };
         let config = EngineConfig { max_heap_size, initial_heap_size, bootstrap, enable_console, limits };
-        let capabilities = CapabilityHost::new();
+        let module_root = match module_root {
+            Some(path) => Some(ModuleRoot::open(&path).map_err(|e| {
+                PyValueError::new_err(format!("module_root {}: cannot open the directory: {e}", path.display()))
+            })?),
+            None => None,
+        };
+        let capabilities = CapabilityHost::new(module_root);
         capabilities.set_console_sink(Arc::new(LoggingSink));
         let backend =
             py.detach(|| NativeBackend::start(config, capabilities, attached_thread)).map_err(|e| to_py_err(py, e))?;
@@ -57,6 +65,39 @@ impl RuntimeCore {
     fn eval_async<'py>(&self, py: Python<'py>, code: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let request = Request::Eval { source: code, timeout: self.shared.timeout(timeout), wait: self.shared.wait(false) };
         self.shared.value_async(py, request)
+    }
+
+    #[pyo3(signature = (specifier, timeout))]
+    fn eval_module<'py>(&self, py: Python<'py>, specifier: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let request = Request::EvalModule { specifier, timeout: self.shared.timeout(timeout), wait: self.shared.wait(true) };
+        self.shared.value_blocking(py, request)
+    }
+
+    #[pyo3(signature = (specifier, timeout))]
+    fn eval_module_async<'py>(&self, py: Python<'py>, specifier: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
+        let request = Request::EvalModule { specifier, timeout: self.shared.timeout(timeout), wait: self.shared.wait(false) };
+        self.shared.value_async(py, request)
+    }
+
+    fn add_static_module(&self, py: Python<'_>, name: String, source: String) -> PyResult<()> {
+        self.shared.check_thread()?;
+        self.shared.check_open(py)?;
+        self.shared.backend.capabilities().modules.add_static(name, source);
+        Ok(())
+    }
+
+    fn set_module_resolver(&self, py: Python<'_>, resolver: Py<PyAny>) -> PyResult<()> {
+        self.shared.check_thread()?;
+        self.shared.check_open(py)?;
+        self.shared.backend.capabilities().modules.set_resolver(handlers::module_resolver(resolver));
+        Ok(())
+    }
+
+    fn set_module_loader(&self, py: Python<'_>, loader: Py<PyAny>) -> PyResult<()> {
+        self.shared.check_thread()?;
+        self.shared.check_open(py)?;
+        self.shared.backend.capabilities().modules.set_loader(handlers::module_loader(&self.shared, loader));
+        Ok(())
     }
 
     fn register_op(&self, py: Python<'_>, name: String, handler: Py<PyAny>, is_async: bool) -> PyResult<u32> {
