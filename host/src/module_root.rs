@@ -68,3 +68,44 @@ impl ModuleRoot {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh directory tree: `root/` with `a/b.js`, and `outside.js` beside it.
+    fn tree(name: &str) -> (std::path::PathBuf, ModuleRoot) {
+        let base = std::env::temp_dir().join(format!("jscell-module-root-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(base.join("root/a")).unwrap();
+        std::fs::write(base.join("root/a/b.js"), "export default 1").unwrap();
+        std::fs::write(base.join("outside.js"), "secret").unwrap();
+        let root = ModuleRoot::open(&base.join("root")).unwrap();
+        (base, root)
+    }
+
+    #[test]
+    fn specifiers_resolve_inside_the_root_seen_as_slash() {
+        let (_base, root) = tree("resolve");
+        assert_eq!(root.resolve("./a/b.js", "<eval>").unwrap(), "file:///a/b.js");
+        assert_eq!(root.resolve("/a/b.js", "<eval>").unwrap(), "file:///a/b.js");
+        assert_eq!(root.resolve("../b.js", "file:///a/c/d.js").unwrap(), "file:///a/b.js");
+        assert_eq!(root.resolve("file:///a/./b.js", "<eval>").unwrap(), "file:///a/b.js");
+        assert_eq!(root.read("file:///a/b.js").unwrap().unwrap(), "export default 1");
+    }
+
+    #[test]
+    fn nothing_outside_the_root_is_reachable() {
+        let (base, root) = tree("escape");
+        for specifier in ["../outside.js", "./a/../../outside.js", "file:///../outside.js"] {
+            assert!(root.resolve(specifier, "<eval>").is_err(), "{specifier}");
+        }
+        assert!(root.resolve("./a\0.js", "<eval>").is_err());
+        // Past the lexical checks, the capability handle itself refuses to leave the root.
+        std::os::unix::fs::symlink(base.join("outside.js"), base.join("root/link.js")).unwrap();
+        assert!(root.read("file:///link.js").unwrap().is_err());
+        assert!(root.read("file:///../outside.js").unwrap().is_err());
+        let absolute = format!("file://{}", base.join("outside.js").display());
+        assert!(root.read(&absolute).unwrap().is_err());
+    }
+}
