@@ -161,28 +161,35 @@ def print_table(header: list[str], rows: list[list[str]]) -> None:
 
 
 def main() -> None:
-    jscells = [
-        RuntimeLibrary(f"jscell {backend}", lambda backend=backend: jscell.Runtime(jscell.RuntimeConfig(backend=backend)))
+    makers: list[Callable[[], RuntimeLibrary | MiniRacerLibrary]] = [
+        lambda backend=backend: RuntimeLibrary(
+            f"jscell {backend}", lambda: jscell.Runtime(jscell.RuntimeConfig(backend=backend))
+        )
         for backend in BACKENDS
     ]
-    rivals = [RuntimeLibrary("jsrun", jsrun.Runtime), MiniRacerLibrary()]
-    libraries = [*jscells, *rivals]
+    makers += [lambda: RuntimeLibrary("jsrun", jsrun.Runtime), MiniRacerLibrary]
     versions = ", ".join(f"{dist} {importlib.metadata.version(dist)}" for dist in ("jscell", "jsrun", "mini-racer"))
     print(f"{versions}; time per op, median of {REPEATS} runs of >= {MIN_RUN}s each\n")
 
-    times: dict[str, dict[str, Timing | None]] = {}
-    for case, make_op in CASES:
-        times[case] = {}
-        for library in libraries:
+    # One library at a time: only its runtime is alive while it is timed. (An idle jsrun
+    # runtime keeps a core busy, which would slow whatever else runs beside it.)
+    libraries = []
+    times: dict[str, dict[str, Timing | None]] = {case: {} for case, _ in CASES}
+    json_text = None
+    for make in makers:
+        library = make()
+        libraries.append(library)
+        for case, make_op in CASES:
             op = make_op(library)
             times[case][library.name] = None if op is None else measure(op)
+        if json_text is None:
+            json_text = library.eval(f"JSON.stringify({ITEMS})")
+        library.close()
+    jscells = libraries[: len(BACKENDS)]
+    rivals = libraries[len(BACKENDS) :]
 
     # The practical floor for returning data to Python: parsing the same data from JSON text.
-    json_text = jscells[0].eval(f"JSON.stringify({ITEMS})")
     json_floor = measure(lambda: json.loads(json_text))
-
-    for library in libraries:
-        library.close()
 
     header = ["case", *(library.name for library in libraries)]
     header += [f"{mine.name} / {rival.name}" for mine in jscells for rival in rivals]

@@ -248,7 +248,7 @@ impl<'a> ToPython<'a> {
             }
             Value::Serialized(bytes) => {
                 let mut build = PyBuild { py, keys: &mut self.keys };
-                let read = SerializedReader::new(bytes, self.runtime.limits, 0, &mut build).read();
+                let read = without_cyclic_gc(|| SerializedReader::new(bytes, self.runtime.limits, 0, &mut build).read());
                 match read {
                     Ok(object) => object,
                     Err(ReadError::Build(e)) => return Err(e),
@@ -338,6 +338,20 @@ impl<'b, 'py> Build<'b> for PyBuild<'py, '_> {
     fn set(&mut self, items: Vec<Self::Node>) -> PyResult<Self::Node> {
         set(self.py, items)
     }
+}
+
+/// Building a large value allocates many containers at once, and the cyclic collector would
+/// scan the growing tree again and again although nothing in it can be garbage yet; it is
+/// paused for the build.
+fn without_cyclic_gc<R>(build: impl FnOnce() -> R) -> R {
+    // SAFETY: called with the GIL held (every caller holds a `Python` token).
+    let was_enabled = unsafe { pyo3::ffi::PyGC_Disable() } == 1;
+    let result = build();
+    if was_enabled {
+        // SAFETY: as above.
+        unsafe { pyo3::ffi::PyGC_Enable() };
+    }
+    result
 }
 
 fn bigint<'py>(py: Python<'py>, negative: bool, words: &[u64]) -> PyResult<Bound<'py, PyAny>> {
