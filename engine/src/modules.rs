@@ -7,18 +7,20 @@
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
+
 use crate::error::{EngineError, HostError};
 use crate::host::Host;
 use crate::inbox::{Inbound, InboxSender, Reply, Wait};
 
 /// JS source or JSON data: the same URL may be imported as both, as two modules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ModuleKind {
     JavaScript,
     Json,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ModuleKey {
     pub url: String,
     pub kind: ModuleKind,

@@ -7,6 +7,7 @@ mod capability_host;
 mod module_root;
 mod module_sources;
 mod native;
+pub mod wire;
 
 pub use backend::Backend;
 pub use capability_host::{AsyncHandler, CapabilityHost, ConsoleSink, SyncHandler};
