@@ -27,6 +27,12 @@ use crate::watchdog::Watchdog;
 /// stopped by a timeout or the heap limit), so OSR compiles on the isolate's own thread.
 const V8_FLAGS: &str = "--no-concurrent-osr";
 
+/// Run V8 without JIT compilers (interpreter only). Process-wide, so it must be called before
+/// the first engine is created; the hardened guest calls it when its runtime asks.
+pub fn set_jitless() {
+    v8::V8::set_flags_from_string("--jitless");
+}
+
 /// Initialise V8 once per process, before the first isolate.
 fn init_v8() {
     static INIT: Once = Once::new();

@@ -49,7 +49,9 @@ pub struct AsyncReply {
 }
 
 impl AsyncReply {
-    pub(crate) fn new(call: AsyncCallId, inbox: Sender<Inbound>) -> Self {
+    /// A reply delivered to `inbox` as `Inbound::Completion`: the engine's own inbox, or a
+    /// channel of a host that forwards the call elsewhere (the hardened parent).
+    pub fn new(call: AsyncCallId, inbox: Sender<Inbound>) -> Self {
         AsyncReply { call, inbox: Some(inbox) }
     }
 

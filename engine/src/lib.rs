@@ -21,11 +21,11 @@ mod watchdog;
 
 pub use config::{deep, ConversionLimits, EngineConfig};
 pub use convert::{Build, ReadError, SerializedReader};
-pub use engine::{Engine, EngineHandle};
+pub use engine::{set_jitless, Engine, EngineHandle};
 pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason};
 pub use exception::NON_ERROR_THROW;
 pub use host::{AsyncReply, ConsoleLevel, Host};
 pub use modules::{ModuleKey, ModuleKind, ModuleReply};
-pub use inbox::{recv_spinning, AsyncCallId, Reply, Request, Response, Wait};
+pub use inbox::{recv_spinning, AsyncCallId, Inbound, InboxSender, Reply, Request, Response, Wait};
 pub use stats::EngineStats;
 pub use value::{CallMode, FunctionHandle, HostFunctionId, Value, MAX_SAFE_INTEGER};

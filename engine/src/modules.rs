@@ -33,8 +33,17 @@ pub struct ModuleReply {
 }
 
 impl ModuleReply {
+    /// A reply delivered to `inbox` as `Inbound::ModuleSource`.
+    pub fn new(key: ModuleKey, inbox: InboxSender) -> Self {
+        ModuleReply { key: Some(key), inbox }
+    }
+
+    pub fn key(&self) -> &ModuleKey {
+        self.key.as_ref().expect("answered once")
+    }
+
     pub fn url(&self) -> &str {
-        &self.key.as_ref().expect("answered once").url
+        &self.key().url
     }
 
     pub fn resolve(mut self, result: Result<String, HostError>) {
@@ -152,7 +161,7 @@ impl ModuleMap {
         waiters.push(id);
         if waiters.len() == 1 {
             let url = key.url.clone();
-            host.load_module(&url, ModuleReply { key: Some(key), inbox: inbox.clone() });
+            host.load_module(&url, ModuleReply::new(key, inbox.clone()));
         }
     }
 

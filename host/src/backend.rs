@@ -5,6 +5,7 @@ use std::thread::ThreadId;
 use jscell_engine::{recv_spinning, EngineError, Reply, Request, Response, TerminationReason};
 
 use crate::capability_host::CapabilityHost;
+use crate::hardened::GuestReport;
 
 /// A running engine, wherever it runs. Every method may be called from any thread.
 pub trait Backend: Send + Sync {
@@ -25,6 +26,11 @@ pub trait Backend: Send + Sync {
 
     /// The thread that runs host handlers, so callers can refuse re-entrant blocking calls.
     fn handler_thread(&self) -> Option<ThreadId>;
+
+    /// The guest process behind this backend, for backends that run one.
+    fn guest(&self) -> Option<GuestReport> {
+        None
+    }
 
     /// Send `request` and wait for its reply on this thread.
     fn request_blocking(&self, request: Request) -> Result<Response, EngineError> {

@@ -1,9 +1,11 @@
 //! The host side of jscell: what the Python layer talks to. `Backend` is the one interface;
-//! `NativeBackend` runs the engine on a thread of this process; `CapabilityHost` holds every
-//! grant (ops, bound functions, console) and serves them to whichever backend runs the engine.
+//! `NativeBackend` runs the engine on a thread of this process, `HardenedBackend` in a
+//! sandboxed guest process; `CapabilityHost` holds every grant (ops, bound functions, modules,
+//! console) and serves them to whichever backend runs the engine.
 
 mod backend;
 mod capability_host;
+mod hardened;
 mod module_root;
 mod module_sources;
 mod native;
@@ -11,6 +13,7 @@ pub mod wire;
 
 pub use backend::Backend;
 pub use capability_host::{AsyncHandler, CapabilityHost, ConsoleSink, SyncHandler};
+pub use hardened::{GuestOptions, GuestReport, HardenedBackend, StartError};
 pub use module_root::ModuleRoot;
 pub use module_sources::{ModuleLoader, ModuleResolver, ModuleSources};
 pub use native::{EngineThreadWrapper, NativeBackend};

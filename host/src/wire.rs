@@ -23,8 +23,8 @@ pub const MAX_FRAME_BYTES: usize = 1 << 30;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WireFrame {
     // Parent → guest.
-    /// The first frame: what to run the engine with.
-    Start { config: EngineConfig },
+    /// The first frame: what to run the engine with, and the whole-process memory cap.
+    Start { config: EngineConfig, max_process_memory: Option<u64>, jitless: bool },
     /// A request for the engine, answered by `Reply` with the same id.
     Request { id: u64, request: Request },
     /// The answer to the guest's `HostCall`.
@@ -37,8 +37,8 @@ pub enum WireFrame {
     ModuleSource { key: ModuleKey, result: Result<String, HostError> },
 
     // Guest → parent.
-    /// The engine started and ran its bootstrap.
-    Ready,
+    /// The engine started and ran its bootstrap; each sandbox layer and whether it is active.
+    Ready { layers: Vec<(String, bool)> },
     /// The engine could not start.
     StartFailed { error: EngineError },
     /// The answer to `Request` `id`.
@@ -122,6 +122,10 @@ impl<R: Read> FrameReader<R> {
         FrameReader { reader, limit }
     }
 
+    pub fn get_ref(&self) -> &R {
+        &self.reader
+    }
+
     pub fn read(&mut self) -> Result<WireFrame, WireError> {
         let mut prefix = [0u8; PREFIX];
         match self.reader.read_exact(&mut prefix) {
@@ -155,7 +159,7 @@ mod tests {
             WireFrame::Reply { id: 7, result: Ok(Response::Value(Value::Array(vec![Value::Int(2), Value::String("é".into())]))) },
             WireFrame::HostCall { call: 1, function: HostFunctionId(3), args: vec![Value::Function(FunctionHandle(9))] },
             WireFrame::HostReply { call: 1, result: Err(HostError::type_error("nope")) },
-            WireFrame::Ready,
+            WireFrame::Ready { layers: vec![("seccomp".into(), true)] },
         ]
     }
 
@@ -176,10 +180,10 @@ mod tests {
     fn oversized_and_truncated_frames_are_refused() {
         let huge = (u32::MAX).to_le_bytes();
         assert!(matches!(FrameReader::new(&huge[..], LIMIT).read(), Err(WireError::TooLarge { .. })));
-        let mut frame = encode(&WireFrame::Ready).unwrap();
+        let mut frame = encode(&frames()[4]).unwrap();
         frame.extend_from_slice(&encode(&frames()[1]).unwrap()[..6]);
         let mut reader = FrameReader::new(frame.as_slice(), LIMIT);
-        assert_eq!(reader.read().unwrap(), WireFrame::Ready);
+        assert!(matches!(reader.read().unwrap(), WireFrame::Ready { .. }));
         assert!(matches!(reader.read(), Err(WireError::Malformed(_))));
     }
 

@@ -6,15 +6,18 @@ import datetime
 import os
 from typing import Any
 
-BACKENDS = ("native",)
-"""Backends this build provides. ``"hardened"`` joins when its guest process exists."""
+BACKENDS = ("native", "hardened")
+"""Backends this build provides."""
 
-PLANNED_BACKENDS = ("hardened",)
+GUEST_BINARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jscell-guest")
+"""The hardened backend's guest process, shipped inside this package."""
 
 DEFAULT_MAX_SERIALIZATION_DEPTH = 1_000
 MAX_SERIALIZATION_DEPTH_CEILING = 10_000
 DEFAULT_MAX_SERIALIZATION_BYTES = 128 << 20
 MIN_HEAP_SIZE = 8 << 20
+# V8 reserves large address ranges up front; below this the guest cannot even start.
+MIN_PROCESS_MEMORY = 256 << 20
 
 
 def seconds(value: float | int | datetime.timedelta | None, field: str = "timeout") -> float | None:
@@ -38,6 +41,15 @@ def _size(value: Any, field: str, minimum: int = 1) -> int | None:
     if value < minimum:
         raise ValueError(f"{field} must be at least {minimum} bytes, got {value}")
     return value
+
+
+def _executable(value: Any, field: str) -> str:
+    if not isinstance(value, (str, os.PathLike)):
+        raise TypeError(f"{field} must be a path (str or os.PathLike), not {type(value).__name__}")
+    path = os.path.abspath(os.fspath(value))
+    if not (os.path.isfile(path) and os.access(path, os.X_OK)):
+        raise ValueError(f"{field} must be an executable file, got {path!r}")
+    return path
 
 
 def _directory(value: Any, field: str) -> str | None:
@@ -65,6 +77,9 @@ class RuntimeConfig:
         "_max_serialization_depth",
         "_max_serialization_bytes",
         "_module_root",
+        "_guest_path",
+        "_max_process_memory",
+        "_jitless",
     )
 
     def __init__(
@@ -79,13 +94,14 @@ class RuntimeConfig:
         max_serialization_depth: int = DEFAULT_MAX_SERIALIZATION_DEPTH,
         max_serialization_bytes: int = DEFAULT_MAX_SERIALIZATION_BYTES,
         module_root: str | os.PathLike[str] | None = None,
+        jitless: bool = False,
+        max_process_memory: int | None = None,
+        guest_path: str | os.PathLike[str] | None = None,
     ) -> None:
         if backend is None:
             backend = os.environ.get("JSCELL_BACKEND") or "native"
         if not isinstance(backend, str):
             raise TypeError(f"backend must be a str, not {type(backend).__name__}")
-        if backend in PLANNED_BACKENDS:
-            raise NotImplementedError(f"backend {backend!r} is not available in this build of jscell yet; use 'native'")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
         self._backend = backend
@@ -110,8 +126,23 @@ class RuntimeConfig:
         self._max_serialization_depth = max_serialization_depth
         self._max_serialization_bytes = _size(max_serialization_bytes, "max_serialization_bytes")
         self._module_root = _directory(module_root, "module_root")
+        if not isinstance(jitless, bool):
+            raise TypeError(f"jitless must be a bool, not {type(jitless).__name__}")
+        self._jitless = jitless
+        self._max_process_memory = _size(max_process_memory, "max_process_memory", MIN_PROCESS_MEMORY)
+        self._guest_path = _executable(guest_path, "guest_path") if guest_path is not None else None
+        if backend == "hardened":
+            if self._guest_path is None:
+                self._guest_path = _executable(GUEST_BINARY, "guest_path")
+        else:
+            for field in ("jitless", "max_process_memory", "guest_path"):
+                if getattr(self, "_" + field) not in (None, False):
+                    raise ValueError(f"{field} applies to the hardened backend only (backend is {backend!r})")
 
-    backend = property(lambda self: self._backend, doc="``'native'`` (V8 on a thread of this process).")
+    backend = property(
+        lambda self: self._backend,
+        doc="``'native'`` (V8 on a thread of this process) or ``'hardened'`` (V8 in a sandboxed child process).",
+    )
     max_heap_size = property(lambda self: self._max_heap_size, doc="JS heap limit in bytes, or None.")
     initial_heap_size = property(lambda self: self._initial_heap_size, doc="Initial JS heap size in bytes, or None.")
     bootstrap = property(lambda self: self._bootstrap, doc="JavaScript run once when the runtime starts.")
@@ -119,6 +150,11 @@ class RuntimeConfig:
     enable_console = property(lambda self: self._enable_console, doc="Whether ``console`` exists (output goes to logging).")
     max_serialization_depth = property(lambda self: self._max_serialization_depth, doc="Deepest nesting a value may have.")
     max_serialization_bytes = property(lambda self: self._max_serialization_bytes, doc="Largest size a value may have.")
+    jitless = property(lambda self: self._jitless, doc="Hardened: run V8 without its JIT compilers.")
+    max_process_memory = property(
+        lambda self: self._max_process_memory, doc="Hardened: cap on the guest process's whole memory, in bytes."
+    )
+    guest_path = property(lambda self: self._guest_path, doc="Hardened: the guest binary (default: the one in the package).")
     module_root = property(
         lambda self: self._module_root,
         doc="Directory whose files `import` may load (seen from JS as `/`), or None for no file access.",

@@ -13,6 +13,7 @@ class RuntimeCore:
     def __new__(
         cls,
         *,
+        backend: str,
         max_heap_size: int | None,
         initial_heap_size: int | None,
         bootstrap: str | None,
@@ -21,6 +22,9 @@ class RuntimeCore:
         max_serialization_bytes: int | None,
         default_timeout: float | None,
         module_root: str | None,
+        guest_path: str | None,
+        max_process_memory: int | None,
+        jitless: bool,
     ) -> Self: ...
     def eval(self, code: str, timeout: float | None) -> Any: ...
     def eval_async(self, code: str, timeout: float | None) -> asyncio.Future[Any]: ...

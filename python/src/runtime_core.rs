@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jscell_host::engine::{ConversionLimits, EngineConfig, EngineStats, Request, Response};
-use jscell_host::{CapabilityHost, ModuleRoot, NativeBackend};
+use jscell_host::{Backend, CapabilityHost, GuestOptions, HardenedBackend, ModuleRoot, NativeBackend, StartError};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -23,10 +23,11 @@ pub struct RuntimeCore {
 #[pymethods]
 impl RuntimeCore {
     #[new]
-    #[pyo3(signature = (*, max_heap_size, initial_heap_size, bootstrap, enable_console, max_serialization_depth, max_serialization_bytes, default_timeout, module_root))]
+    #[pyo3(signature = (*, backend, max_heap_size, initial_heap_size, bootstrap, enable_console, max_serialization_depth, max_serialization_bytes, default_timeout, module_root, guest_path, max_process_memory, jitless))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
+        backend: &str,
         max_heap_size: Option<usize>,
         initial_heap_size: Option<usize>,
         bootstrap: Option<String>,
@@ -35,6 +36,9 @@ impl RuntimeCore {
         max_serialization_bytes: Option<usize>,
         default_timeout: Option<f64>,
         module_root: Option<PathBuf>,
+        guest_path: Option<PathBuf>,
+        max_process_memory: Option<u64>,
+        jitless: bool,
     ) -> PyResult<Self> {
         let limits = ConversionLimits {
             max_depth: max_serialization_depth,
@@ -49,9 +53,21 @@ impl RuntimeCore {
         };
         let capabilities = CapabilityHost::new(module_root);
         capabilities.set_console_sink(Arc::new(LoggingSink));
-        let backend =
-            py.detach(|| NativeBackend::start(config, capabilities, attached_thread)).map_err(|e| to_py_err(py, e))?;
-        let shared = RuntimeShared::new(Box::new(backend), limits, default_timeout.map(Duration::from_secs_f64));
+        let backend: Box<dyn Backend> = match (backend, guest_path) {
+            ("native", _) => Box::new(
+                py.detach(|| NativeBackend::start(config, capabilities, attached_thread)).map_err(|e| to_py_err(py, e))?,
+            ),
+            ("hardened", Some(guest_path)) => {
+                let options = GuestOptions { guest_path, max_process_memory, jitless };
+                let started = py.detach(|| HardenedBackend::start(config, capabilities, options, attached_thread));
+                Box::new(started.map_err(|e| match e {
+                    StartError::Engine(error) => to_py_err(py, error),
+                    other => PyRuntimeError::new_err(other.to_string()),
+                })?)
+            }
+            (other, _) => return Err(PyValueError::new_err(format!("no backend {other:?} (or no guest_path for it)"))),
+        };
+        let shared = RuntimeShared::new(backend, limits, default_timeout.map(Duration::from_secs_f64));
         Ok(RuntimeCore { shared: Arc::new(shared) })
     }
 
@@ -116,10 +132,20 @@ impl RuntimeCore {
     }
 
     fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        match self.shared.request_blocking(py, Request::Stats)? {
-            Response::Stats(stats) => stats_dict(py, &stats),
-            other => Err(PyRuntimeError::new_err(format!("unexpected engine response {other:?}"))),
+        let dict = match self.shared.request_blocking(py, Request::Stats)? {
+            Response::Stats(stats) => stats_dict(py, &stats)?,
+            other => return Err(PyRuntimeError::new_err(format!("unexpected engine response {other:?}"))),
+        };
+        if let Some(guest) = self.shared.backend.guest() {
+            dict.set_item("guest_pid", guest.pid)?;
+            dict.set_item("guest_rss_bytes", guest.rss_bytes)?;
+            let layers = PyDict::new(py);
+            for (name, active) in guest.sandbox_layers {
+                layers.set_item(name, active)?;
+            }
+            dict.set_item("sandbox_layers", layers)?;
         }
+        Ok(dict)
     }
 
     fn check_open(&self, py: Python<'_>) -> PyResult<()> {

@@ -13,6 +13,16 @@ const PYTEST_NO_TESTS: i32 = 5;
 /// value would make the v8 crate rebuild.
 pub fn build() -> Result<(), String> {
     setup::setup()?;
+    // The hardened backend's guest ships inside the Python package, beside the extension.
+    cmd::run(
+        Command::new(cargo())
+            .args(["build", "--release", "--package", "jscell-guest"])
+            .current_dir(root()),
+    )?;
+    let guest = root().join("target/release/jscell-guest");
+    let packaged = root().join("python/jscell/jscell-guest");
+    std::fs::copy(&guest, &packaged)
+        .map_err(|e| format!("copying {} to {}: {e}", guest.display(), packaged.display()))?;
     cmd::run(
         Command::new(venv::bin("maturin"))
             .args(["develop", "--release"])

@@ -1,0 +1,87 @@
+//! `jscell-guest`: the hardened backend's engine process. The parent starts it with an empty
+//! environment and the wire socket as descriptor 3. In order: read the parent's start frame,
+//! put the sandbox in place, start the engine, then serve the wire until the parent closes it.
+
+mod sandbox;
+mod wire_host;
+
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use jscell_engine::{Engine, EngineHandle, Response, TerminationReason};
+use jscell_host::wire::{write_frame, FrameLimit, FrameReader, WireFrame, MAX_FRAME_BYTES};
+
+use sandbox::{Policy, WIRE_FD};
+use wire_host::{Waiting, WireHost};
+
+/// Exit code when the start frame or the sandbox failed.
+const STARTUP_FAILED: u8 = 2;
+
+fn main() -> ExitCode {
+    // SAFETY: the parent hands this descriptor over for the guest's sole use.
+    let socket = unsafe { UnixStream::from_raw_fd(WIRE_FD) };
+    match serve(socket) {
+        Ok(()) => ExitCode::SUCCESS,
+        // There is nowhere to print (stdio is closed): the parent sees this exit code.
+        Err(_) => ExitCode::from(STARTUP_FAILED),
+    }
+}
+
+fn serve(socket: UnixStream) -> Result<(), String> {
+    let limit = FrameLimit::new(MAX_FRAME_BYTES);
+    let (config, max_process_memory, jitless) = match FrameReader::new(&socket, limit).read() {
+        Ok(WireFrame::Start { config, max_process_memory, jitless }) => (config, max_process_memory, jitless),
+        other => return Err(format!("expected the start frame, got {other:?}")),
+    };
+    // Before any other descriptor exists: the sandbox closes every one but the wire.
+    let layers = sandbox::apply(&Policy { max_process_memory })?;
+    let reader = FrameReader::new(socket.try_clone().map_err(|e| e.to_string())?, limit);
+    let writer = Arc::new(Mutex::new(socket));
+    let send = |frame: &WireFrame| write_frame(&mut *writer.lock().unwrap(), frame).map_err(|e| e.to_string());
+    if jitless {
+        jscell_engine::set_jitless();
+    }
+    let waiting = Arc::new(Mutex::new(Waiting::default()));
+    let host = WireHost::new(writer.clone(), waiting.clone());
+    let (engine, handle) = match Engine::new(&config, Box::new(host)) {
+        Ok(started) => started,
+        Err(error) => return send(&WireFrame::StartFailed { error }),
+    };
+    send(&WireFrame::Ready { layers })?;
+    let dispatcher = std::thread::Builder::new()
+        .name("jscell-guest-wire".into())
+        .spawn(move || dispatch(reader, writer, waiting, handle))
+        .map_err(|e| e.to_string())?;
+    engine.run();
+    drop(dispatcher);
+    Ok(())
+}
+
+/// Route each frame from the parent: requests into the engine, answers to their waiters.
+fn dispatch(mut reader: FrameReader<UnixStream>, writer: Arc<Mutex<UnixStream>>, waiting: Arc<Mutex<Waiting>>, engine: EngineHandle) {
+    loop {
+        match reader.read() {
+            Ok(WireFrame::Request { id, request }) => {
+                let writer = writer.clone();
+                engine.send(
+                    request,
+                    Box::new(move |result: Result<Response, _>| {
+                        let _ = write_frame(&mut *writer.lock().unwrap(), &WireFrame::Reply { id, result });
+                    }),
+                );
+            }
+            Ok(frame) => {
+                if !waiting.lock().unwrap().answer(frame) {
+                    return engine.terminate(TerminationReason::EngineLost("unexpected frame from the host".into()));
+                }
+            }
+            // The parent closed the wire (or broke it): stop the engine and exit.
+            Err(_) => {
+                engine.terminate(TerminationReason::Closed);
+                return engine.close();
+            }
+        }
+    }
+}
