@@ -23,8 +23,9 @@ pub struct ConversionLimits {
 
 impl ConversionLimits {
     pub const DEFAULT_MAX_DEPTH: usize = 1_000;
-    /// The deepest limit a runtime accepts. Converters recurse per level, on whatever thread
-    /// calls them, so each level runs through `deep` to grow the stack when it runs low.
+    /// The deepest limit a runtime accepts. Converters recurse per level: those that touch V8
+    /// run on the engine thread, whose stack is sized for this (`ENGINE_THREAD_STACK`); the
+    /// others may run on any thread and go through `deep`.
     pub const CEILING_MAX_DEPTH: usize = 10_000;
     pub const DEFAULT_MAX_BYTES: usize = 128 << 20;
 }
@@ -47,8 +48,13 @@ impl Default for EngineConfig {
     }
 }
 
+/// The engine thread's stack: V8 keeps its own JS stack limit well below this; the rest holds
+/// the native frames of `CEILING_MAX_DEPTH`-deep conversions and host calls.
+pub const ENGINE_THREAD_STACK: usize = 64 << 20;
+
 /// Run one level of a recursive conversion with enough native stack, whatever thread it is on:
-/// when less than `RED_ZONE` remains, continue on a freshly allocated segment.
+/// when less than `RED_ZONE` remains, continue on a freshly allocated segment. Never around
+/// V8 calls: V8 checks that it runs on its thread's own stack.
 pub fn deep<R>(level: impl FnOnce() -> R) -> R {
     const RED_ZONE: usize = 128 * 1024;
     const SEGMENT: usize = 2 * 1024 * 1024;

@@ -19,7 +19,7 @@ mod timers;
 mod value;
 mod watchdog;
 
-pub use config::{deep, ConversionLimits, EngineConfig};
+pub use config::{deep, ConversionLimits, EngineConfig, ENGINE_THREAD_STACK};
 pub use convert::{Build, ReadError, SerializedReader};
 pub use engine::{set_jitless, Engine, EngineHandle};
 pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason};

@@ -3,18 +3,40 @@
 //! put the sandbox in place, start the engine, then serve the wire until the parent closes it.
 
 mod sandbox;
+mod syscall_policy;
 mod wire_host;
 
+use std::io::{self, Read, Write};
 use std::os::fd::FromRawFd;
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use jscell_engine::{Engine, EngineHandle, Response, TerminationReason};
+use jscell_engine::{Engine, EngineError, EngineHandle, Response, TerminationReason, ENGINE_THREAD_STACK};
 use jscell_host::wire::{write_frame, FrameLimit, FrameReader, WireFrame, MAX_FRAME_BYTES};
 
 use sandbox::{Policy, WIRE_FD};
 use wire_host::{Waiting, WireHost};
+
+/// The wire socket, read by the dispatcher and written by the engine thread. Shared rather
+/// than duplicated: once the sandbox is up, no new descriptor can be made.
+pub struct SharedSocket(Arc<UnixStream>);
+
+impl Read for SharedSocket {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buffer)
+    }
+}
+
+impl Write for SharedSocket {
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buffer)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.0).flush()
+    }
+}
 
 /// Exit code when the start frame or the sandbox failed.
 const STARTUP_FAILED: u8 = 2;
@@ -36,31 +58,47 @@ fn serve(socket: UnixStream) -> Result<(), String> {
         other => return Err(format!("expected the start frame, got {other:?}")),
     };
     // Before any other descriptor exists: the sandbox closes every one but the wire.
-    let layers = sandbox::apply(&Policy { max_process_memory })?;
-    let reader = FrameReader::new(socket.try_clone().map_err(|e| e.to_string())?, limit);
-    let writer = Arc::new(Mutex::new(socket));
-    let send = |frame: &WireFrame| write_frame(&mut *writer.lock().unwrap(), frame).map_err(|e| e.to_string());
+    let layers = match sandbox::apply(&Policy { max_process_memory }) {
+        Ok(layers) => layers,
+        Err(why) => {
+            let error = EngineError::Terminated(TerminationReason::EngineLost(why.clone()));
+            let _ = write_frame(&mut &socket, &WireFrame::StartFailed { error });
+            return Err(why);
+        }
+    };
+    let socket = Arc::new(socket);
+    let reader = FrameReader::new(SharedSocket(socket.clone()), limit);
+    let writer = Arc::new(Mutex::new(SharedSocket(socket)));
     if jitless {
         jscell_engine::set_jitless();
     }
-    let waiting = Arc::new(Mutex::new(Waiting::default()));
-    let host = WireHost::new(writer.clone(), waiting.clone());
-    let (engine, handle) = match Engine::new(&config, Box::new(host)) {
-        Ok(started) => started,
-        Err(error) => return send(&WireFrame::StartFailed { error }),
-    };
-    send(&WireFrame::Ready { layers })?;
-    let dispatcher = std::thread::Builder::new()
-        .name("jscell-guest-wire".into())
-        .spawn(move || dispatch(reader, writer, waiting, handle))
+    // The engine runs on a thread with the stack its conversions need, as in the native backend.
+    let engine_thread = std::thread::Builder::new()
+        .name("jscell-guest-engine".into())
+        .stack_size(ENGINE_THREAD_STACK)
+        .spawn(move || {
+            let send = |frame: &WireFrame| write_frame(&mut *writer.lock().unwrap(), frame).map_err(|e| e.to_string());
+            let waiting = Arc::new(Mutex::new(Waiting::default()));
+            let host = WireHost::new(writer.clone(), waiting.clone());
+            let (engine, handle) = match Engine::new(&config, Box::new(host)) {
+                Ok(started) => started,
+                Err(error) => return send(&WireFrame::StartFailed { error }),
+            };
+            send(&WireFrame::Ready { layers })?;
+            let writer = writer.clone();
+            std::thread::Builder::new()
+                .name("jscell-guest-wire".into())
+                .spawn(move || dispatch(reader, writer, waiting, handle))
+                .map_err(|e| e.to_string())?;
+            engine.run();
+            Ok(())
+        })
         .map_err(|e| e.to_string())?;
-    engine.run();
-    drop(dispatcher);
-    Ok(())
+    engine_thread.join().map_err(|_| "the engine thread panicked".to_string())?
 }
 
 /// Route each frame from the parent: requests into the engine, answers to their waiters.
-fn dispatch(mut reader: FrameReader<UnixStream>, writer: Arc<Mutex<UnixStream>>, waiting: Arc<Mutex<Waiting>>, engine: EngineHandle) {
+fn dispatch(mut reader: FrameReader<SharedSocket>, writer: Arc<Mutex<SharedSocket>>, waiting: Arc<Mutex<Waiting>>, engine: EngineHandle) {
     loop {
         match reader.read() {
             Ok(WireFrame::Request { id, request }) => {

@@ -4,6 +4,8 @@
 
 use std::io;
 
+use crate::syscall_policy;
+
 /// The descriptor the parent passes the wire socket on; every other one is closed.
 pub const WIRE_FD: i32 = 3;
 
@@ -22,12 +24,14 @@ struct Layer {
     apply: fn(&Policy) -> io::Result<bool>,
 }
 
-/// In order: drop what the process inherited, forbid regaining privileges, then limits.
+/// In order: drop what the process inherited, forbid regaining privileges, limits, and last
+/// the system call filter (which would refuse the calls the earlier layers make).
 const LAYERS: &[Layer] = &[
     Layer { name: "close_inherited_fds", apply: close_inherited_fds },
     Layer { name: "no_new_privs", apply: no_new_privs },
     Layer { name: "not_dumpable", apply: not_dumpable },
     Layer { name: "rlimits", apply: rlimits },
+    Layer { name: "seccomp", apply: seccomp },
 ];
 
 /// Apply every layer; `Err` only when a layer the kernel supports failed to apply.
@@ -81,6 +85,17 @@ fn rlimits(policy: &Policy) -> io::Result<bool> {
         let limit = libc::rlimit { rlim_cur: value, rlim_max: value };
         // SAFETY: setrlimit reads the struct it is given.
         check(unsafe { libc::setrlimit(resource, &limit) })?;
+    }
+    Ok(true)
+}
+
+fn seccomp(_: &Policy) -> io::Result<bool> {
+    let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+    let allowlist = syscall_policy::allowlist(std::process::id()).map_err(invalid)?;
+    let clone3 = syscall_policy::clone3_fallback().map_err(invalid)?;
+    // The allowlist goes last: once it is in place, installing filters is itself refused.
+    for program in [clone3, allowlist] {
+        seccompiler::apply_filter_all_threads(&program).map_err(|e| io::Error::other(e.to_string()))?;
     }
     Ok(true)
 }

@@ -3,7 +3,6 @@
 //! ones park their reply until the reader thread receives the completion.
 
 use std::collections::HashMap;
-use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +10,8 @@ use jscell_engine::{
     AsyncCallId, AsyncReply, ConsoleLevel, Host, HostError, HostFunctionId, JsException, ModuleKey, ModuleReply, Value,
 };
 use jscell_host::wire::{write_frame, WireFrame};
+
+use crate::SharedSocket;
 
 /// Calls waiting for the parent, shared between the engine thread and the reader thread.
 #[derive(Default)]
@@ -45,12 +46,12 @@ impl Waiting {
 }
 
 pub struct WireHost {
-    socket: Arc<Mutex<UnixStream>>,
+    socket: Arc<Mutex<SharedSocket>>,
     waiting: Arc<Mutex<Waiting>>,
 }
 
 impl WireHost {
-    pub fn new(socket: Arc<Mutex<UnixStream>>, waiting: Arc<Mutex<Waiting>>) -> Self {
+    pub fn new(socket: Arc<Mutex<SharedSocket>>, waiting: Arc<Mutex<Waiting>>) -> Self {
         WireHost { socket, waiting }
     }
 

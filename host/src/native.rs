@@ -3,14 +3,10 @@
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 
-use jscell_engine::{Engine, EngineConfig, EngineError, EngineHandle, Reply, Request, TerminationReason};
+use jscell_engine::{Engine, EngineConfig, ENGINE_THREAD_STACK, EngineError, EngineHandle, Reply, Request, TerminationReason};
 
 use crate::backend::Backend;
 use crate::capability_host::{CapabilityHost, EngineHost};
-
-/// V8 sizes its JS stack limit well below this; the rest is headroom for the native frames of
-/// value conversion and host calls.
-const ENGINE_THREAD_STACK: usize = 64 << 20;
 
 /// Wraps the whole life of the engine thread, so an embedder can set up per-thread state once
 /// (the Python layer keeps the thread registered with the interpreter instead of registering

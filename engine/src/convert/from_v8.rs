@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::serialized::{serialize, ReadError, SerializedReader, Validate};
-use crate::config::{deep, ConversionLimits};
+use crate::config::ConversionLimits;
 use crate::error::ConversionError;
 use crate::value::{FunctionHandle, Value};
 
@@ -103,15 +103,6 @@ impl<'s, 'a> FromV8<'s, 'a> {
     }
 
     fn read_at(
-        &mut self,
-        scope: &mut v8::PinScope<'s, '_>,
-        value: v8::Local<'s, v8::Value>,
-        depth: usize,
-    ) -> Read<Value> {
-        deep(|| self.read_here(scope, value, depth))
-    }
-
-    fn read_here(
         &mut self,
         scope: &mut v8::PinScope<'s, '_>,
         value: v8::Local<'s, v8::Value>,

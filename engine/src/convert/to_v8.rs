@@ -2,20 +2,14 @@
 //! converter, the wire decoder), so this side only has to be exact.
 
 use crate::bindings;
-use crate::config::{deep, ConversionLimits};
+use crate::config::ConversionLimits;
 use crate::error::ConversionError;
 use crate::handles::FunctionTable;
 use crate::value::Value;
 
+/// Recursive on the engine's thread, whose stack is sized for `CEILING_MAX_DEPTH` levels: V8
+/// refuses to run on any other stack, so `deep` cannot be used here.
 pub fn to_v8<'s>(
-    scope: &mut v8::PinScope<'s, '_>,
-    value: &Value,
-    functions: &FunctionTable,
-) -> Result<v8::Local<'s, v8::Value>, ConversionError> {
-    deep(|| write(scope, value, functions))
-}
-
-fn write<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     value: &Value,
     functions: &FunctionTable,
