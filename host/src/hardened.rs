@@ -32,6 +32,8 @@ const GUEST_WIRE_FD: i32 = 3;
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long past a request's own timeout the guest may stay silent before it is killed.
 const GRACE: Duration = Duration::from_secs(1);
+/// The I/O thread's stack, for values nested up to the conversion depth limit.
+const IO_THREAD_STACK: usize = 16 << 20;
 /// How often the I/O thread looks at deadlines while it waits for frames.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -134,6 +136,8 @@ impl HardenedBackend {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("jscell-hardened-io".into())
+                // Values from the guest may be nested to the depth limit; dropping them recurses.
+                .stack_size(IO_THREAD_STACK)
                 .spawn(move || {
                     let mut serve = Some((shared, reader, completions_tx));
                     wrap_thread(&mut || {

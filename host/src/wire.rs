@@ -205,6 +205,40 @@ mod tests {
         }
     }
 
+    #[test]
+    fn every_value_variant_round_trips() {
+        let values = vec![
+            Value::Undefined,
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(-3),
+            Value::Float(0.5),
+            Value::BigInt { negative: true, words: vec![1, 2] },
+            Value::String("s".into()),
+            Value::Bytes(vec![1]),
+            Value::Object(vec![("k".into(), Value::Set(vec![Value::Date(1.0)]))]),
+            Value::Map(vec![(Value::Int(1), Value::Function(FunctionHandle(2)))]),
+            Value::HostFunction { id: HostFunctionId(4), mode: jscell_engine::CallMode::Async },
+            Value::Serialized(vec![0x6f, 0x7b, 0]),
+        ];
+        let frame = WireFrame::HostCall { call: 1, function: HostFunctionId(0), args: values };
+        assert_eq!(decode_payload(&encode(&frame).unwrap()[PREFIX..], LIMIT).unwrap(), frame);
+    }
+
+    /// A hostile guest nesting a value past any limit gets an error, not a host stack overflow.
+    #[test]
+    fn deeply_nested_values_are_refused_not_overflowing() {
+        let depth = 1_000_000;
+        // Array variant (index 8), one element, repeated; then Null (index 1).
+        let mut payload = vec![9u8, 1, 0, 1]; // HostCall { call: 1, function: 0, args: [..1 item] }
+        for _ in 0..depth {
+            payload.extend_from_slice(&[8, 1]);
+        }
+        payload.push(1);
+        let error = decode_payload(&payload, FrameLimit::new(1 << 24)).unwrap_err();
+        assert!(error.to_string().contains("nested deeper"), "{error}");
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
 
