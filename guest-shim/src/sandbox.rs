@@ -14,7 +14,7 @@ pub const WIRE_FD: i32 = 3;
 const MAX_OPEN_FILES: u64 = 16;
 
 pub struct Policy {
-    /// Cap on the guest's whole address space, separate from the JS heap limit.
+    /// Cap on the guest's whole writable memory, separate from the JS heap limit.
     pub max_process_memory: Option<u64>,
 }
 
@@ -79,7 +79,9 @@ fn not_dumpable(_: &Policy) -> io::Result<bool> {
 fn rlimits(policy: &Policy) -> io::Result<bool> {
     let mut limits = vec![(libc::RLIMIT_CORE, 0), (libc::RLIMIT_FSIZE, 0), (libc::RLIMIT_NOFILE, MAX_OPEN_FILES)];
     if let Some(bytes) = policy.max_process_memory {
-        limits.push((libc::RLIMIT_AS, bytes));
+        // Writable private memory, not address space: V8 reserves far more address space than
+        // it ever commits, so RLIMIT_AS would stop it from starting at any useful cap.
+        limits.push((libc::RLIMIT_DATA, bytes));
     }
     for (resource, value) in limits {
         let limit = libc::rlimit { rlim_cur: value, rlim_max: value };

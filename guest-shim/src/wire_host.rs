@@ -66,6 +66,14 @@ fn lost<T>(_: T) -> HostError {
 
 impl Host for WireHost {
     fn call(&self, function: HostFunctionId, args: Vec<Value>) -> Result<Value, HostError> {
+        #[cfg(feature = "fault-injection")]
+        if function.0 == crate::fault_injection::FAULT_OP {
+            let name = match args.first() {
+                Some(Value::String(name)) => name.clone(),
+                _ => String::new(),
+            };
+            return crate::fault_injection::inject(&name, &self.socket);
+        }
         let (call, answer) = self.waiting.lock().unwrap().ticket(|w| &mut w.sync_calls);
         self.send(&WireFrame::HostCall { call, function, args })?;
         answer.recv().map_err(lost)?

@@ -55,6 +55,13 @@ pub fn test() -> Result<(), String> {
             ])
             .current_dir(root()),
     );
+    // The hardened tests attack the sandbox from inside a guest built with a fault hook.
+    let faulty = cmd::run(
+        Command::new(cargo())
+            .args(["build", "--release", "--package", "jscell-guest", "--features", "fault-injection"])
+            .args(["--bin", "jscell-guest-faulty"])
+            .current_dir(root()),
+    );
     // One pytest run covers every backend: the suite's `backend` fixture parametrizes itself.
     let python = cmd::status(
         Command::new(venv::bin("python"))
@@ -79,9 +86,9 @@ pub fn test() -> Result<(), String> {
                 .current_dir(root().join("python")),
         )
     });
-    match (rust, python, types) {
-        (Ok(()), Ok(()), Ok(())) => Ok(()),
-        (rust, python, types) => Err([rust.err(), python.err(), types.err()]
+    match (rust, faulty, python, types) {
+        (Ok(()), Ok(()), Ok(()), Ok(())) => Ok(()),
+        (rust, faulty, python, types) => Err([rust.err(), faulty.err(), python.err(), types.err()]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()

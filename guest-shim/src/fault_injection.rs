@@ -1,0 +1,69 @@
+//! Test-only faults (feature `fault-injection`): JS calls `__host_op_sync__(FAULT_OP, name)`
+//! and the guest, not the parent, answers by attempting `name` from native code. Each attempt
+//! reports the errno it met, or does its damage (crash, hang, garbage on the wire).
+
+use std::io::Write;
+
+use jscell_engine::{HostError, Value};
+
+use crate::SharedSocket;
+
+/// The op id the fault hook answers; the parent never grants ids this high.
+pub const FAULT_OP: u32 = u32::MAX;
+
+fn errno_of(result: libc::c_long) -> String {
+    if result >= 0 {
+        "ALLOWED".into()
+    } else {
+        let error = std::io::Error::last_os_error();
+        match error.raw_os_error() {
+            Some(libc::EPERM) => "EPERM".into(),
+            Some(libc::EACCES) => "EACCES".into(),
+            Some(libc::ENOSYS) => "ENOSYS".into(),
+            _ => error.to_string(),
+        }
+    }
+}
+
+pub fn inject(name: &str, socket: &std::sync::Mutex<SharedSocket>) -> Result<Value, HostError> {
+    // SAFETY: each arm deliberately attempts a forbidden or destructive call; that is the test.
+    let outcome = unsafe {
+        match name {
+            "open" => errno_of(libc::open(c"/etc/hostname".as_ptr(), libc::O_RDONLY) as libc::c_long),
+            "socket" => errno_of(libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) as libc::c_long),
+            "fork" => errno_of(libc::syscall(libc::SYS_clone, libc::SIGCHLD as libc::c_long, 0, 0, 0, 0)),
+            "exec" => {
+                let argv = [c"/bin/true".as_ptr(), std::ptr::null()];
+                errno_of(libc::execve(c"/bin/true".as_ptr(), argv.as_ptr(), std::ptr::null()) as libc::c_long)
+            }
+            "ptrace" => errno_of(libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0)),
+            "kill_parent" => errno_of(libc::kill(libc::getppid(), libc::SIGKILL) as libc::c_long),
+            "undump" => errno_of(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) as libc::c_long),
+            "segfault" => {
+                std::ptr::null_mut::<u8>().write_volatile(1);
+                unreachable!()
+            }
+            "abort" => libc::abort(),
+            "exit" => libc::_exit(3),
+            "hang" => loop {
+                libc::pause();
+            },
+            "garbage" => {
+                let _ = socket.lock().unwrap().write_all(&[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff]);
+                "SENT".into()
+            }
+            "oversized" => {
+                let _ = socket.lock().unwrap().write_all(&u32::MAX.to_le_bytes());
+                "SENT".into()
+            }
+            "memory" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 64 << 20]);
+                }
+            }
+            other => return Err(HostError::type_error(format!("no fault named '{other}'"))),
+        }
+    };
+    Ok(Value::String(outcome))
+}

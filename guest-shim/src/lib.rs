@@ -1,0 +1,129 @@
+//! The hardened backend's engine process (`jscell-guest`). The parent starts it with an empty
+//! environment and the wire socket as descriptor 3. In order: read the parent's start frame,
+//! put the sandbox in place, start the engine, then serve the wire until the parent closes it.
+
+#[cfg(feature = "fault-injection")]
+mod fault_injection;
+mod sandbox;
+mod syscall_policy;
+mod wire_host;
+
+use std::io::{self, Read, Write};
+use std::os::fd::FromRawFd;
+use std::os::unix::net::UnixStream;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use jscell_engine::{Engine, EngineError, EngineHandle, Response, TerminationReason, ENGINE_THREAD_STACK};
+use jscell_host::wire::{write_frame, FrameLimit, FrameReader, WireFrame, MAX_FRAME_BYTES};
+
+use sandbox::{Policy, WIRE_FD};
+use wire_host::{Waiting, WireHost};
+
+/// The wire socket, read by the dispatcher and written by the engine thread. Shared rather
+/// than duplicated: once the sandbox is up, no new descriptor can be made.
+pub struct SharedSocket(Arc<UnixStream>);
+
+impl Read for SharedSocket {
+    fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+        (&*self.0).read(buffer)
+    }
+}
+
+impl Write for SharedSocket {
+    fn write(&mut self, buffer: &[u8]) -> io::Result<usize> {
+        (&*self.0).write(buffer)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self.0).flush()
+    }
+}
+
+/// Exit code when the start frame or the sandbox failed.
+const STARTUP_FAILED: u8 = 2;
+
+/// The guest's whole life; both binaries (`jscell-guest`, and `jscell-guest-faulty` with the
+/// test-only fault hook) are this function.
+pub fn run() -> ExitCode {
+    // SAFETY: the parent hands this descriptor over for the guest's sole use.
+    let socket = unsafe { UnixStream::from_raw_fd(WIRE_FD) };
+    match serve(socket) {
+        Ok(()) => ExitCode::SUCCESS,
+        // There is nowhere to print (stdio is closed): the parent sees this exit code.
+        Err(_) => ExitCode::from(STARTUP_FAILED),
+    }
+}
+
+fn serve(socket: UnixStream) -> Result<(), String> {
+    let limit = FrameLimit::new(MAX_FRAME_BYTES);
+    let (config, max_process_memory, jitless) = match FrameReader::new(&socket, limit).read() {
+        Ok(WireFrame::Start { config, max_process_memory, jitless }) => (config, max_process_memory, jitless),
+        other => return Err(format!("expected the start frame, got {other:?}")),
+    };
+    // Before any other descriptor exists: the sandbox closes every one but the wire.
+    let layers = match sandbox::apply(&Policy { max_process_memory }) {
+        Ok(layers) => layers,
+        Err(why) => {
+            let error = EngineError::Terminated(TerminationReason::EngineLost(why.clone()));
+            let _ = write_frame(&mut &socket, &WireFrame::StartFailed { error });
+            return Err(why);
+        }
+    };
+    let socket = Arc::new(socket);
+    let reader = FrameReader::new(SharedSocket(socket.clone()), limit);
+    let writer = Arc::new(Mutex::new(SharedSocket(socket)));
+    if jitless {
+        jscell_engine::set_jitless();
+    }
+    // The engine runs on a thread with the stack its conversions need, as in the native backend.
+    let engine_thread = std::thread::Builder::new()
+        .name("jscell-guest-engine".into())
+        .stack_size(ENGINE_THREAD_STACK)
+        .spawn(move || {
+            let send = |frame: &WireFrame| write_frame(&mut *writer.lock().unwrap(), frame).map_err(|e| e.to_string());
+            let waiting = Arc::new(Mutex::new(Waiting::default()));
+            let host = WireHost::new(writer.clone(), waiting.clone());
+            let (engine, handle) = match Engine::new(&config, Box::new(host)) {
+                Ok(started) => started,
+                Err(error) => return send(&WireFrame::StartFailed { error }),
+            };
+            send(&WireFrame::Ready { layers })?;
+            let writer = writer.clone();
+            std::thread::Builder::new()
+                .name("jscell-guest-wire".into())
+                .spawn(move || dispatch(reader, writer, waiting, handle))
+                .map_err(|e| e.to_string())?;
+            engine.run();
+            Ok(())
+        })
+        .map_err(|e| e.to_string())?;
+    engine_thread.join().map_err(|_| "the engine thread panicked".to_string())?
+}
+
+/// Route each frame from the parent: requests into the engine, answers to their waiters.
+fn dispatch(mut reader: FrameReader<SharedSocket>, writer: Arc<Mutex<SharedSocket>>, waiting: Arc<Mutex<Waiting>>, engine: EngineHandle) {
+    loop {
+        match reader.read() {
+            Ok(WireFrame::Request { id, request }) => {
+                let writer = writer.clone();
+                engine.send(
+                    request,
+                    Box::new(move |result: Result<Response, _>| {
+                        let _ = write_frame(&mut *writer.lock().unwrap(), &WireFrame::Reply { id, result });
+                    }),
+                );
+            }
+            Ok(frame) => {
+                if !waiting.lock().unwrap().answer(frame) {
+                    return engine.terminate(TerminationReason::EngineLost("unexpected frame from the host".into()));
+                }
+            }
+            // The parent closed the wire (or broke it): stop the engine and exit.
+            Err(_) => {
+                engine.terminate(TerminationReason::Closed);
+                return engine.close();
+            }
+        }
+    }
+}

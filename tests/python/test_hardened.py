@@ -1,0 +1,181 @@
+"""The hardened backend's own promises: every sandbox layer holds when attacked from native code
+inside the guest, and whatever the guest does costs the caller one clear exception, never the
+host process. The attacks come from `jscell-guest-faulty`, a test-only build of the guest whose
+fault hook (`__host_op_sync__(FAULT_OP, name)`) runs native code inside the guest."""
+
+from __future__ import annotations
+
+import gc
+import os
+import pathlib
+import signal
+import threading
+import time
+
+import pytest
+
+import jscell
+
+FAULTY_GUEST = pathlib.Path(__file__).resolve().parents[2] / "target" / "release" / "jscell-guest-faulty"
+FAULT_OP = 2**32 - 1
+GRACE = 1.0
+
+
+@pytest.fixture
+def faulty():
+    """Hardened runtimes on the fault-injecting guest, closed at the end."""
+    if not FAULTY_GUEST.exists():
+        pytest.fail(f"{FAULTY_GUEST} is missing: `cargo xtask test` builds it")
+    runtimes = []
+
+    def make(**config):
+        runtime = jscell.Runtime(jscell.RuntimeConfig(backend="hardened", guest_path=FAULTY_GUEST, **config))
+        runtimes.append(runtime)
+        return runtime
+
+    yield make
+    for runtime in runtimes:
+        runtime.close()
+
+
+def fault(runtime, name, **kwargs):
+    return runtime.eval(f"__host_op_sync__({FAULT_OP}, {name!r})", **kwargs)
+
+
+def guest_is_gone(pid):
+    return not os.path.exists(f"/proc/{pid}") or "zombie" in pathlib.Path(f"/proc/{pid}/status").read_text().lower()
+
+
+def test_release_guest_has_no_fault_hook():
+    with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as runtime:
+        with pytest.raises(jscell.JavaScriptError, match="no op or host function has id"):
+            fault(runtime, "open")
+
+
+def test_every_sandbox_layer_reports_active():
+    with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as runtime:
+        stats = runtime.get_stats()
+        assert stats.sandbox_layers and all(stats.sandbox_layers.values()), stats.sandbox_layers
+        assert {"no_new_privs", "seccomp", "rlimits", "close_inherited_fds"} <= set(stats.sandbox_layers)
+        status = pathlib.Path(f"/proc/{stats.guest_pid}/status").read_text()
+        assert "\nSeccomp:\t2" in status
+        assert "\nNoNewPrivs:\t1" in status
+
+
+def test_the_guest_has_only_the_wire_open_and_an_empty_environment():
+    with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as runtime:
+        pid = runtime.get_stats().guest_pid
+        assert os.listdir(f"/proc/{pid}/fd") == ["3"]
+        assert pathlib.Path(f"/proc/{pid}/environ").read_bytes() == b""
+        assert os.readlink(f"/proc/{pid}/cwd") == "/"
+
+
+def test_native_code_in_the_guest_cannot_open_files_sockets_or_processes(faulty):
+    runtime = faulty()
+    for attack in ("open", "socket", "fork", "exec", "ptrace", "kill_parent", "undump"):
+        assert fault(runtime, attack) == "EPERM", attack
+    assert runtime.eval("1 + 1") == 2
+
+
+def test_stats_report_the_guest_process():
+    with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as runtime:
+        stats = runtime.get_stats()
+        assert stats.guest_pid > 0 and stats.guest_rss_bytes > 0
+
+
+def test_native_runtimes_report_no_guest():
+    with jscell.Runtime(jscell.RuntimeConfig(backend="native")) as runtime:
+        stats = runtime.get_stats()
+        assert (stats.guest_pid, stats.guest_rss_bytes, stats.sandbox_layers) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("attack", "cause"),
+    [
+        ("segfault", "signal 11"),
+        ("abort", "signal 6"),
+        ("exit", "exited with code 3"),
+        ("garbage", "wire protocol"),
+        ("oversized", "exceeds the limit"),
+    ],
+)
+def test_a_guest_that_dies_or_misbehaves_costs_one_clear_exception(faulty, attack, cause):
+    runtime = faulty()
+    pid = runtime.get_stats().guest_pid
+    with pytest.raises(jscell.RuntimeTerminated, match=cause):
+        fault(runtime, attack, timeout=5)
+    with pytest.raises(jscell.RuntimeTerminated):
+        runtime.eval("1")
+    assert guest_is_gone(pid)
+    assert faulty().eval("40 + 2") == 42
+
+
+def test_a_hanging_guest_is_killed_after_its_timeout_and_a_grace_period(faulty):
+    runtime = faulty()
+    started = time.monotonic()
+    with pytest.raises(jscell.RuntimeTerminated, match="did not answer"):
+        fault(runtime, "hang", timeout=0.3)
+    assert time.monotonic() - started < 0.3 + GRACE + 1.0
+
+
+def test_a_stopped_guest_is_killed_after_its_timeout_and_a_grace_period():
+    with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as runtime:
+        os.kill(runtime.get_stats().guest_pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with pytest.raises(jscell.RuntimeTerminated):
+            runtime.eval("1", timeout=0.3)
+        assert time.monotonic() - started < 0.3 + GRACE + 1.0
+
+
+def test_the_memory_cap_ends_the_guest_not_the_host(faulty):
+    runtime = faulty(max_process_memory=1 << 30)
+    with pytest.raises(jscell.RuntimeTerminated):
+        fault(runtime, "memory", timeout=10)
+    assert faulty().eval("'alive'") == "alive"
+
+
+def test_a_guest_killed_mid_eval_fails_the_call_within_a_second_and_others_carry_on():
+    with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as victim, jscell.Runtime(
+        jscell.RuntimeConfig(backend="hardened")
+    ) as bystander:
+        pid = victim.get_stats().guest_pid
+        killer = threading.Timer(0.3, os.kill, (pid, signal.SIGKILL))
+        killer.start()
+        started = time.monotonic()
+        with pytest.raises(jscell.RuntimeTerminated, match="signal 9"):
+            victim.eval("for (;;) {}")
+        assert time.monotonic() - started < 0.3 + 1.0
+        killer.join()
+        assert bystander.eval("[1, 2, 3].length") == 3
+
+
+def test_closing_or_collecting_a_runtime_reaps_its_guest():
+    runtime = jscell.Runtime(jscell.RuntimeConfig(backend="hardened"))
+    pid = runtime.get_stats().guest_pid
+    runtime.close()
+    assert not os.path.exists(f"/proc/{pid}")
+    runtime = jscell.Runtime(jscell.RuntimeConfig(backend="hardened"))
+    pid = runtime.get_stats().guest_pid
+    del runtime
+    gc.collect()
+    assert not os.path.exists(f"/proc/{pid}")
+
+
+def test_terminate_kills_the_guest():
+    with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as runtime:
+        pid = runtime.get_stats().guest_pid
+        runtime.terminate()
+        with pytest.raises(jscell.RuntimeTerminated, match="terminate"):
+            runtime.eval("1")
+        assert not os.path.exists(f"/proc/{pid}")
+
+
+def test_hardened_only_options_are_refused_on_native():
+    for field, value in (("jitless", True), ("max_process_memory", 1 << 30), ("guest_path", FAULTY_GUEST)):
+        with pytest.raises(ValueError, match=field):
+            jscell.RuntimeConfig(backend="native", **{field: value})
+
+
+def test_jitless_guests_run_javascript():
+    with jscell.Runtime(jscell.RuntimeConfig(backend="hardened", jitless=True)) as runtime:
+        assert runtime.eval("let s = 0; for (let i = 0; i < 1000; i++) s += i; s") == 499500
