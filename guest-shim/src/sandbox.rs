@@ -24,13 +24,25 @@ struct Layer {
     apply: fn(&Policy) -> io::Result<bool>,
 }
 
-/// In order: drop what the process inherited, forbid regaining privileges, limits, and last
-/// the system call filter (which would refuse the calls the earlier layers make).
+/// In order: drop what the process inherited, forbid regaining privileges, limits, fresh
+/// namespaces (the user namespace first: it lets an unprivileged guest make the others; all
+/// while the process has one thread, as unshare requires), no file access, and last the system
+/// call filter, which would refuse the calls the earlier layers make.
 const LAYERS: &[Layer] = &[
     Layer { name: "close_inherited_fds", apply: close_inherited_fds },
     Layer { name: "no_new_privs", apply: no_new_privs },
     Layer { name: "not_dumpable", apply: not_dumpable },
     Layer { name: "rlimits", apply: rlimits },
+    Layer { name: "user_namespace", apply: |_| unshare(libc::CLONE_NEWUSER) },
+    Layer { name: "network_namespace", apply: |_| unshare(libc::CLONE_NEWNET) },
+    Layer { name: "mount_namespace", apply: |_| unshare(libc::CLONE_NEWNS) },
+    // A new PID namespace applies only to children, and once made, this process could not
+    // start threads (V8 needs them); the guest cannot make children anyway (seccomp), and
+    // cannot see or signal other processes (no /proc access, tgkill to itself only).
+    Layer { name: "pid_namespace", apply: |_| Ok(false) },
+    Layer { name: "ipc_namespace", apply: |_| unshare(libc::CLONE_NEWIPC) },
+    Layer { name: "uts_namespace", apply: |_| unshare(libc::CLONE_NEWUTS) },
+    Layer { name: "landlock", apply: landlock_no_files },
     Layer { name: "seccomp", apply: seccomp },
 ];
 
@@ -100,4 +112,29 @@ fn seccomp(_: &Policy) -> io::Result<bool> {
         seccompiler::apply_filter_all_threads(&program).map_err(|e| io::Error::other(e.to_string()))?;
     }
     Ok(true)
+}
+
+/// A fresh namespace of `kind`; inactive (not an error) where the kernel or its configuration
+/// does not allow it.
+fn unshare(kind: libc::c_int) -> io::Result<bool> {
+    // SAFETY: unshare only changes this process's namespaces; it has a single thread here.
+    match check(unsafe { libc::unshare(kind) }) {
+        Ok(()) => Ok(true),
+        Err(error) if matches!(error.raw_os_error(), Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS)) => Ok(false),
+        Err(error) => Err(error),
+    }
+}
+
+/// Landlock with every file system right handled and none granted: no file can be opened.
+fn landlock_no_files(_: &Policy) -> io::Result<bool> {
+    use landlock::{Access, AccessFs, Ruleset, RulesetAttr, RulesetStatus, ABI};
+    let failed = |e: landlock::RulesetError| io::Error::other(e.to_string());
+    let status = Ruleset::default()
+        .handle_access(AccessFs::from_all(ABI::V5))
+        .map_err(failed)?
+        .create()
+        .map_err(failed)?
+        .restrict_self()
+        .map_err(failed)?;
+    Ok(status.ruleset != RulesetStatus::NotEnforced)
 }
