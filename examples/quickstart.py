@@ -59,7 +59,18 @@ def limits() -> None:
             print("heap limit:", error)
 
 
+def hardened() -> None:
+    # The same API, with V8 in a sandboxed child process: whatever the script does to its
+    # process, this one carries on.
+    with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as rt:
+        rt.add_static_module("greeting", "export const hello = name => `hello from the guest, ${name}`")
+        print("hardened:", rt.eval_module("greeting")["hello"]("Python"))
+        layers = rt.get_stats().sandbox_layers
+        print("sandbox layers active:", ", ".join(name for name, active in layers.items() if active))
+
+
 if __name__ == "__main__":
     basics()
     asyncio.run(async_calls())
     limits()
+    hardened()
