@@ -24,7 +24,7 @@ use jscell_engine::{
 use crate::backend::Backend;
 use crate::capability_host::{CapabilityHost, EngineHost};
 use crate::native::EngineThreadWrapper;
-use crate::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame, MAX_FRAME_BYTES};
+use crate::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame};
 
 /// The descriptor the guest expects the wire on (`jscell-guest`'s `WIRE_FD`).
 const GUEST_WIRE_FD: i32 = 3;
@@ -34,6 +34,8 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 const GRACE: Duration = Duration::from_secs(1);
 /// The I/O thread's stack, for values nested up to the conversion depth limit.
 const IO_THREAD_STACK: usize = 16 << 20;
+/// Room in a frame for everything around its value (ids, error texts, stack frames).
+const FRAME_ENVELOPE: usize = 1 << 20;
 /// How often the I/O thread looks at deadlines while it waits for frames.
 const POLL: Duration = Duration::from_millis(50);
 
@@ -121,8 +123,9 @@ impl HardenedBackend {
             termination: Mutex::new(None),
             child: Mutex::new(child),
         });
+        // A frame carries at most one value within the conversion limit, plus its envelope.
+        let limit = FrameLimit::new(config.limits.max_bytes.saturating_mul(2).saturating_add(FRAME_ENVELOPE));
         let start = WireFrame::Start { config, max_process_memory: options.max_process_memory, jitless: options.jitless };
-        let limit = FrameLimit::new(MAX_FRAME_BYTES);
         let mut reader = FrameReader::new(parent_end, limit);
         let layers = match handshake(&shared, &mut reader, &start) {
             Ok(layers) => layers,
