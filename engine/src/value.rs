@@ -28,7 +28,7 @@ pub enum CallMode {
     Async,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     Undefined,
     Null,
@@ -41,11 +41,11 @@ pub enum Value {
     BigInt { negative: bool, words: Vec<u64> },
     String(String),
     Bytes(Vec<u8>),
-    Array(Vec<Value>),
+    Array(#[serde(deserialize_with = "nested")] Vec<Value>),
     /// A plain object: own enumerable string-keyed properties, in JS order.
-    Object(Vec<(String, Value)>),
-    Set(Vec<Value>),
-    Map(Vec<(Value, Value)>),
+    Object(#[serde(deserialize_with = "nested")] Vec<(String, Value)>),
+    Set(#[serde(deserialize_with = "nested")] Vec<Value>),
+    Map(#[serde(deserialize_with = "nested")] Vec<(Value, Value)>),
     /// Milliseconds since the Unix epoch, UTC.
     Date(f64),
     /// A JS function held by the engine.
@@ -59,71 +59,31 @@ pub enum Value {
 }
 
 /// Values also arrive from hostile peers (a hardened guest's frames). Decoding recurses per
-/// level, so nesting is limited while decoding, and each level may move to a fresh stack
-/// segment: a deep value is an error, never a stack overflow in the host.
+/// container level, so nesting is limited while decoding, and each level may move to a fresh
+/// stack segment: a deep value is an error, never a stack overflow in the host.
 const MAX_DECODE_DEPTH: usize = ConversionLimits::CEILING_MAX_DEPTH + 8;
 
 thread_local! {
     static DECODE_DEPTH: Cell<usize> = const { Cell::new(0) };
 }
 
-/// `Value`'s wire form: the same variants in the same order (bincode encodes the index).
-#[derive(Deserialize)]
-#[serde(rename = "Value")]
-enum ValueRepr {
-    Undefined,
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    BigInt { negative: bool, words: Vec<u64> },
-    String(String),
-    Bytes(Vec<u8>),
-    Array(Vec<Value>),
-    Object(Vec<(String, Value)>),
-    Set(Vec<Value>),
-    Map(Vec<(Value, Value)>),
-    Date(f64),
-    Function(FunctionHandle),
-    HostFunction { id: HostFunctionId, mode: CallMode },
-    Serialized(Vec<u8>),
-}
-
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Level;
-        impl Drop for Level {
-            fn drop(&mut self) {
-                DECODE_DEPTH.with(|depth| depth.set(depth.get() - 1));
-            }
+/// Decode the children of a container one level deeper.
+fn nested<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            DECODE_DEPTH.with(|depth| depth.set(depth.get() - 1));
         }
-        let depth = DECODE_DEPTH.with(|depth| {
-            depth.set(depth.get() + 1);
-            depth.get()
-        });
-        let _level = Level;
-        if depth > MAX_DECODE_DEPTH {
-            return Err(D::Error::custom(format!("a value nested deeper than {MAX_DECODE_DEPTH} levels")));
-        }
-        Ok(match deep(|| ValueRepr::deserialize(deserializer))? {
-            ValueRepr::Undefined => Value::Undefined,
-            ValueRepr::Null => Value::Null,
-            ValueRepr::Bool(b) => Value::Bool(b),
-            ValueRepr::Int(i) => Value::Int(i),
-            ValueRepr::Float(f) => Value::Float(f),
-            ValueRepr::BigInt { negative, words } => Value::BigInt { negative, words },
-            ValueRepr::String(s) => Value::String(s),
-            ValueRepr::Bytes(b) => Value::Bytes(b),
-            ValueRepr::Array(items) => Value::Array(items),
-            ValueRepr::Object(entries) => Value::Object(entries),
-            ValueRepr::Set(items) => Value::Set(items),
-            ValueRepr::Map(entries) => Value::Map(entries),
-            ValueRepr::Date(millis) => Value::Date(millis),
-            ValueRepr::Function(handle) => Value::Function(handle),
-            ValueRepr::HostFunction { id, mode } => Value::HostFunction { id, mode },
-            ValueRepr::Serialized(bytes) => Value::Serialized(bytes),
-        })
     }
+    let depth = DECODE_DEPTH.with(|depth| {
+        depth.set(depth.get() + 1);
+        depth.get()
+    });
+    let _level = Level;
+    if depth > MAX_DECODE_DEPTH {
+        return Err(D::Error::custom(format!("a value nested deeper than {MAX_DECODE_DEPTH} levels")));
+    }
+    deep(|| T::deserialize(deserializer))
 }
 
 impl Value {
