@@ -61,7 +61,8 @@ struct InFlight {
 
 struct Shared {
     capabilities: Arc<CapabilityHost>,
-    writer: Mutex<UnixStream>,
+    /// Taken on close, so a closed runtime holds no descriptor.
+    writer: Mutex<Option<UnixStream>>,
     in_flight: Mutex<HashMap<u64, InFlight>>,
     termination: Mutex<Option<TerminationReason>>,
     child: Mutex<Child>,
@@ -118,7 +119,7 @@ impl HardenedBackend {
         let pid = child.id();
         let shared = Arc::new(Shared {
             capabilities,
-            writer: Mutex::new(parent_end.try_clone().map_err(|source| spawn_error(&options, source))?),
+            writer: Mutex::new(Some(parent_end.try_clone().map_err(|source| spawn_error(&options, source))?)),
             in_flight: Mutex::new(HashMap::new()),
             termination: Mutex::new(None),
             child: Mutex::new(child),
@@ -190,7 +191,10 @@ fn handshake(shared: &Shared, reader: &mut FrameReader<UnixStream>, start: &Wire
 
 impl Shared {
     fn send(&self, frame: &WireFrame) -> Result<(), WireError> {
-        write_frame(&mut *self.writer.lock().unwrap(), frame)
+        match self.writer.lock().unwrap().as_mut() {
+            Some(writer) => write_frame(writer, frame),
+            None => Err(WireError::Closed),
+        }
     }
 
     fn kill(&self) {
@@ -384,7 +388,9 @@ impl Backend for HardenedBackend {
 
     fn close(&self) {
         self.shared.end(TerminationReason::Closed);
-        let _ = self.shared.writer.lock().unwrap().shutdown(std::net::Shutdown::Both);
+        if let Some(writer) = self.shared.writer.lock().unwrap().take() {
+            let _ = writer.shutdown(std::net::Shutdown::Both);
+        }
         if std::thread::current().id() == self.io_thread_id {
             return;
         }

@@ -120,7 +120,7 @@ impl<'a> FromPython<'a> {
 
     fn convert_int(&mut self, py: Python<'_>, int: &Bound<'_, PyInt>) -> PyResult<Value> {
         if let Ok(small) = int.extract::<i64>() {
-            if small.abs() <= MAX_SAFE_INTEGER {
+            if (-MAX_SAFE_INTEGER..=MAX_SAFE_INTEGER).contains(&small) {
                 return Ok(Value::Int(small));
             }
         }

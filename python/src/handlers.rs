@@ -53,6 +53,8 @@ fn call_sync(py: Python<'_>, weak: &Weak<RuntimeShared>, handler: &Py<PyAny>, ar
     let args = python_args(py, &runtime, &args)?;
     let result = handler.bind(py).call1(args).map_err(|e| host_error(py, &e))?;
     if result.hasattr("__await__").unwrap_or(false) {
+        // Never awaited: close it so Python does not warn about it later.
+        let _ = result.call_method0("close");
         return Err(HostError::type_error(
             "a synchronous handler returned an awaitable; register it as async (mode=\"async\" or an async def)",
         ));

@@ -1,0 +1,78 @@
+"""JavaScript errors reach Python whole, and Python errors reach JavaScript catchable."""
+
+from __future__ import annotations
+
+import pytest
+
+import jscell
+
+
+def test_a_js_error_carries_name_message_stack_and_frames(runtime):
+    with pytest.raises(jscell.JavaScriptError) as caught:
+        runtime.eval("function inner() { throw new TypeError('bad input') }\nfunction outer() { inner() }\nouter()")
+    error = caught.value
+    assert (error.name, error.message) == ("TypeError", "bad input")
+    assert str(error) == "TypeError: bad input"
+    assert "at inner" in error.stack and "at outer" in error.stack
+    assert [frame["function_name"] for frame in error.frames[:2]] == ["inner", "outer"]
+    assert error.frames[0]["line_number"] == 1
+    assert error.frames[1]["line_number"] == 2
+    assert set(error.frames[0]) == {"function_name", "file_name", "line_number", "column_number"}
+
+
+def test_a_syntax_error_names_its_line_and_column(runtime):
+    with pytest.raises(jscell.JavaScriptError) as caught:
+        runtime.eval("let ok = 1;\nlet = ;")
+    assert caught.value.name == "SyntaxError"
+    assert caught.value.frames[0]["line_number"] == 2
+    assert caught.value.frames[0]["column_number"] >= 1
+
+
+def test_a_rejected_promise_is_a_javascript_error(runtime):
+    with pytest.raises(jscell.JavaScriptError) as caught:
+        runtime.eval("Promise.reject(new RangeError('nope'))")
+    assert (caught.value.name, caught.value.message) == ("RangeError", "nope")
+
+
+async def test_a_rejected_promise_is_a_javascript_error_under_eval_async(runtime):
+    with pytest.raises(jscell.JavaScriptError, match="late"):
+        await runtime.eval_async("new Promise((_, reject) => setTimeout(() => reject(new Error('late')), 5))")
+
+
+def test_custom_error_classes_keep_their_name(runtime):
+    with pytest.raises(jscell.JavaScriptError) as caught:
+        runtime.eval("class Oops extends Error { constructor(m) { super(m); this.name = 'Oops' } } throw new Oops('x')")
+    assert (caught.value.name, caught.value.message) == ("Oops", "x")
+
+
+def test_a_python_exception_in_a_handler_is_catchable_in_js(runtime):
+    def fails():
+        raise ValueError("bad value")
+
+    runtime.bind_function("fails", fails)
+    assert runtime.eval("try { fails(); 'no' } catch (e) { e instanceof Error && e.message }") == "ValueError: bad value"
+
+
+def test_an_uncaught_python_exception_reaches_python_as_a_javascript_error(runtime):
+    def fails():
+        raise KeyError("missing")
+
+    runtime.bind_function("fails", fails)
+    with pytest.raises(jscell.JavaScriptError, match="KeyError") as caught:
+        runtime.eval("fails()")
+    assert "missing" in caught.value.message
+
+
+async def test_an_async_handler_exception_rejects_the_js_promise(runtime):
+    async def fails():
+        raise LookupError("gone")
+
+    runtime.bind_function("fails", fails)
+    assert await runtime.eval_async("fails().catch(e => e.message)") == "LookupError: gone"
+
+
+def test_errors_are_exception_subclasses_a_caller_can_catch_broadly(runtime):
+    assert issubclass(jscell.RuntimeTerminated, RuntimeError)
+    assert issubclass(jscell.ExecutionTimeout, RuntimeError) and issubclass(jscell.ExecutionTimeout, TimeoutError)
+    assert issubclass(jscell.SerializationError, ValueError)
+    assert issubclass(jscell.JavaScriptError, Exception)

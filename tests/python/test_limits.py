@@ -1,0 +1,154 @@
+"""Limits hold on every backend, and hostile input ends in the documented exception while the next
+call (on a new runtime where the old one is gone) works."""
+
+from __future__ import annotations
+
+import pytest
+
+import jscell
+
+HEAP_BOMBS = [
+    "const hog = []; while (true) hog.push(new Array(1e5).fill(1.5))",
+    "const hog = []; while (true) hog.push({n: Math.random(), s: 'x' + Math.random()})",
+    "let s = 'x'; const keep = []; while (true) { s += s.length; keep.push(s.slice(-64) + '!') }",
+]
+
+
+def test_a_cyclic_python_list_is_a_serialization_error(echo):
+    cyclic = [1]
+    cyclic.append(cyclic)
+    with pytest.raises(jscell.SerializationError, match="cycle"):
+        echo(cyclic)
+
+
+def test_a_cyclic_python_dict_is_a_serialization_error(echo):
+    cyclic = {}
+    cyclic["self"] = cyclic
+    with pytest.raises(jscell.SerializationError, match="cycle"):
+        echo(cyclic)
+
+
+def test_a_cyclic_js_object_is_a_serialization_error(runtime):
+    with pytest.raises(jscell.SerializationError, match="cycle"):
+        runtime.eval("const o = {}; o.self = o; o")
+
+
+def test_a_cyclic_js_object_holding_a_function_is_a_serialization_error(runtime):
+    with pytest.raises(jscell.SerializationError, match="cycle"):
+        runtime.eval("const p = {f: () => 1}; p.me = [p]; p")
+
+
+def test_shared_objects_that_are_not_cycles_are_copied(runtime):
+    assert runtime.eval("const s = {v: 1}; [s, s, {s}]") == [{"v": 1}, {"v": 1}, {"s": {"v": 1}}]
+
+
+def test_python_values_deeper_than_the_limit_are_refused(make_runtime):
+    echo = make_runtime(max_serialization_depth=10).eval("x => x")
+    deep = []
+    for _ in range(20):
+        deep = [deep]
+    with pytest.raises(jscell.SerializationError, match="max_serialization_depth"):
+        echo(deep)
+
+
+def test_js_values_deeper_than_the_limit_are_refused(make_runtime):
+    runtime = make_runtime(max_serialization_depth=10)
+    with pytest.raises(jscell.SerializationError, match=r"max_serialization_depth \(10\)"):
+        runtime.eval("let d = []; for (let i = 0; i < 20; i++) d = [d]; d")
+
+
+def test_a_million_deep_js_object_is_a_serialization_error_and_the_runtime_works_on(runtime):
+    with pytest.raises(jscell.SerializationError, match="max_serialization_depth"):
+        runtime.eval("let d = {}; for (let i = 0; i < 1e6; i++) d = {d}; d")
+    assert runtime.eval("'fine'") == "fine"
+
+
+def test_values_up_to_the_depth_limit_cross_whole(make_runtime):
+    runtime = make_runtime(max_serialization_depth=50)
+    value = runtime.eval("let d = 0; for (let i = 0; i < 49; i++) d = [d]; d")
+    depth = 0
+    while isinstance(value, list):
+        value, depth = value[0], depth + 1
+    assert (depth, value) == (49, 0)
+
+
+def test_values_larger_than_the_byte_limit_are_refused_both_ways(make_runtime):
+    runtime = make_runtime(max_serialization_bytes=10_000)
+    with pytest.raises(jscell.SerializationError, match=r"max_serialization_bytes \(10000 bytes\)"):
+        runtime.eval("'x'.repeat(20000)")
+    with pytest.raises(jscell.SerializationError, match="max_serialization_bytes"):
+        runtime.eval("x => x")("y" * 20_000)
+    assert runtime.eval("'x'.repeat(100)") == "x" * 100
+
+
+@pytest.mark.parametrize(
+    ("source", "what"),
+    [
+        ("Symbol('s')", "Symbol"),
+        ("({w: new WeakMap()})", "WeakMap"),
+        ("({p: Promise.resolve(1)})", "Promise"),
+        ("new Proxy({}, {})", "Proxy"),
+        ("new Date(NaN)", "invalid Date"),
+    ],
+)
+def test_unconvertible_js_values_name_what_they_are(runtime, source, what):
+    with pytest.raises(jscell.SerializationError, match=what):
+        runtime.eval(source)
+
+
+def test_unconvertible_python_values_name_their_type(echo):
+    with pytest.raises(jscell.SerializationError, match="complex"):
+        echo(1 + 2j)
+
+
+def test_an_infinite_loop_is_stopped_by_its_timeout(runtime):
+    with pytest.raises(jscell.ExecutionTimeout):
+        runtime.eval("while (true) {}", timeout=0.2)
+    assert runtime.eval("1 + 1") == 2
+
+
+@pytest.mark.parametrize("bomb", HEAP_BOMBS)
+def test_a_heap_bomb_terminates_its_runtime_not_the_process(make_runtime, bomb):
+    runtime = make_runtime(max_heap_size=64 << 20)
+    with pytest.raises(jscell.RuntimeTerminated, match="heap limit"):
+        runtime.eval(bomb, timeout=60)
+    with pytest.raises(jscell.RuntimeTerminated):
+        runtime.eval("1")
+    assert make_runtime().eval("40 + 2") == 42
+
+
+def test_stack_overflow_is_a_range_error_and_the_runtime_works_on(runtime):
+    with pytest.raises(jscell.JavaScriptError) as caught:
+        runtime.eval("function r() { return r() + 1 } r()")
+    assert caught.value.name == "RangeError"
+    assert runtime.eval("2 * 21") == 42
+
+
+def test_throwing_a_number_is_a_javascript_error(runtime):
+    with pytest.raises(jscell.JavaScriptError) as caught:
+        runtime.eval("throw 42")
+    assert (caught.value.name, caught.value.message) == ("Uncaught", "42")
+
+
+def test_thousands_of_pending_promises_and_timers_settle(runtime):
+    source = """
+        (async () => {
+            const waits = [];
+            for (let i = 0; i < 5000; i++) waits.push(new Promise(r => setTimeout(() => r(i), i % 7)));
+            return (await Promise.all(waits)).reduce((a, b) => a + b, 0);
+        })()
+    """
+    assert runtime.eval(source) == sum(range(5000))
+
+
+def test_a_huge_array_is_returned_whole(runtime):
+    assert runtime.eval("Array.from({length: 200000}, (_, i) => i)") == list(range(200000))
+
+
+def test_prototype_pollution_through_a_bound_object_stays_in_js(runtime):
+    config = {"limit": 3}
+    runtime.bind_object("config", config)
+    runtime.eval("config.__proto__.polluted = true; Object.prototype.evil = 1")
+    assert config == {"limit": 3}
+    assert not hasattr(config, "polluted")
+    assert runtime.eval("({}).evil") == 1
