@@ -213,6 +213,10 @@ impl Engine {
         if !self.is_waited_on() {
             return None;
         }
+        if !self.state.modules.borrow().finished.is_empty() {
+            // A load finished during this turn (an import of modules already compiled).
+            return Some(Instant::now());
+        }
         let deadlines = self.pending.iter().filter_map(|p| p.deadline);
         let loads = self.state.modules.borrow().next_deadline();
         deadlines.chain(loads).chain(self.state.timers.borrow().next_due()).min()

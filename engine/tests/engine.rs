@@ -371,6 +371,8 @@ fn modules_load_once_with_cycles_json_meta_and_top_level_await() {
     eval_module(&e, "a").unwrap();
     assert_eq!(eval(&e, "loads").unwrap(), Value::Int(1));
     assert_eq!(eval(&e, "import('dyn').then(m => m.default)").unwrap(), Value::String("dynamic".into()));
+    // Importing a module already loaded, from inside a promise reaction.
+    assert_eq!(eval(&e, "import('dyn').then(() => import('dyn')).then(m => m.default)").unwrap(), Value::String("dynamic".into()));
     assert_eq!(eval_module(&e, "slowroot").unwrap(), Value::Object(vec![("sum".into(), Value::Int(3))]));
     let EngineError::JavaScript(syntax) = eval_module(&e, "broken").unwrap_err() else { panic!() };
     assert_eq!((syntax.name.as_str(), syntax.frames[0].file_name.as_deref()), ("SyntaxError", Some("mem:broken")));
