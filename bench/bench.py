@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 import json
+import pathlib
 import statistics
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -207,6 +209,49 @@ def main() -> None:
     print(f"\njson.loads of the same 20,000 objects: {duration(json_floor)}")
     for mine in jscells:
         print(f"{mine.name}, 20,000 objects vs json.loads: {ratio(times[ITEMS_CASE][mine.name], json_floor)}")
+    module_graph()
+
+
+MODULES = 200
+
+
+def write_module_graph(root: pathlib.Path) -> str:
+    """A 200-file graph (a chain of `export *` re-exports, each module also importing its
+    predecessor, so the graph has a cycle) and the same code as one script."""
+    script = []
+    for i in range(MODULES):
+        body = f"const n{i} = {i} * 2; const f{i} = x => x + n{i};"
+        exports = f"export {{ n{i}, f{i} }};"
+        reexport = f"export * from './m{i + 1}.js';" if i + 1 < MODULES else ""
+        cycle = f"import * as prev{i} from './m{(i - 1) % MODULES}.js';"
+        (root / f"m{i}.js").write_text("\n".join([cycle, body, exports, reexport]))
+        script.append(body)
+    total = f"Array.from({{length: {MODULES}}}, (_, i) => all['f' + i](1)).reduce((a, b) => a + b, 0)"
+    (root / "main.js").write_text(f"import * as all from './m0.js'; export const total = {total};")
+    script.append("const all = {" + ", ".join(f"f{i}" for i in range(MODULES)) + "};")
+    script.append(total)
+    return "\n".join(script)
+
+
+def module_graph() -> None:
+    """Loading a 200-module graph from module_root vs evaluating the same code as one script,
+    each on a fresh runtime (modules are cached per runtime)."""
+    print(f"\n{MODULES}-module graph from module_root vs the same code as one script (fresh runtime each):")
+    with tempfile.TemporaryDirectory() as directory:
+        root = pathlib.Path(directory)
+        script = write_module_graph(root)
+        for backend in BACKENDS:
+            def load_graph() -> object:
+                with jscell.Runtime(jscell.RuntimeConfig(backend=backend, module_root=root)) as runtime:
+                    return runtime.eval_module("./main.js")["total"]
+
+            def one_script() -> object:
+                with jscell.Runtime(jscell.RuntimeConfig(backend=backend)) as runtime:
+                    return runtime.eval(script)
+
+            assert load_graph() == one_script()
+            modules, single = measure(load_graph), measure(one_script)
+            print(f"  jscell {backend}: modules {duration(modules)}, one script {duration(single)}, ratio {ratio(modules, single)}")
 
 
 if __name__ == "__main__":

@@ -166,7 +166,11 @@ pub fn module_loader(runtime: &Arc<RuntimeShared>, loader: Py<PyAny>) -> ModuleL
                 rt.event_loop(py).map_err(|why| HostError::error(format!("async module loader cannot run: {why}")))
             }) {
                 Ok(event_loop) => event_loop,
-                Err(error) => return reply.resolve(Err(error)),
+                Err(error) => {
+                    // Never awaited: close it so Python does not warn about it later.
+                    let _ = source.call_method0("close");
+                    return reply.resolve(Err(error));
+                }
             };
             let on_done: OnDone = Box::new(move |py, result| {
                 reply.resolve(result.map_err(|e| host_error(py, &e)).and_then(|source| module_source(&source)));
