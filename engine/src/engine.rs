@@ -16,7 +16,7 @@ use crate::heap_limit::HeapLimit;
 use crate::host::Host;
 use crate::module_callbacks::{self, SCRIPT_REFERRER};
 use crate::modules::{LoadDone, ModuleKey, ModuleKind};
-use crate::inbox::{recv_spinning, AsyncCallId, Inbound, InboxReceiver, InboxSender, Reply, Request, Response, Wait};
+use crate::inbox::{AsyncCallId, Inbound, InboxReceiver, InboxSender, InboxWaiter, Reply, Request, Response, Wait, Waiter};
 use crate::state::EngineState;
 use crate::stats::EngineStats;
 use crate::value::Value;
@@ -183,20 +183,17 @@ impl Engine {
     }
 
     /// Serve the inbox until `close()` or until every handle is dropped.
-    pub fn run(mut self) {
+    pub fn run(self) {
+        self.run_with(InboxWaiter);
+    }
+
+    /// `run`, waiting for messages through `waiter`.
+    pub fn run_with(mut self, mut waiter: impl Waiter) {
         loop {
             if let Some(reason) = self.handle.termination() {
                 return self.shut_down(reason);
             }
-            let message = match self.wake_at() {
-                None => recv_spinning(&self.inbox).ok(),
-                Some(at) => match self.inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                    Ok(message) => Some(message),
-                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Some(Inbound::Wake),
-                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
-                },
-            };
-            match message {
+            match waiter.next(&self.inbox, self.wake_at()) {
                 None | Some(Inbound::Close) => return self.shut_down(TerminationReason::Closed),
                 Some(Inbound::Wake) => {}
                 Some(Inbound::Completion { call, result }) => self.complete(call, result),

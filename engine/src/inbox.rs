@@ -2,7 +2,7 @@
 //! through one channel, so the event loop waits on a single thing.
 
 use std::sync::mpsc::{Receiver, Sender};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +74,30 @@ pub fn recv_spinning<T>(receiver: &Receiver<T>) -> Result<T, std::sync::mpsc::Re
             Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(std::sync::mpsc::RecvError),
             Err(std::sync::mpsc::TryRecvError::Empty) if started.elapsed() < SPIN_BEFORE_SLEEP => std::hint::spin_loop(),
             Err(std::sync::mpsc::TryRecvError::Empty) => return receiver.recv(),
+        }
+    }
+}
+
+/// How an engine's event loop waits for its next message. The engine's own inbox always
+/// counts; an embedder may watch other sources too (the hardened guest watches its lane).
+pub trait Waiter {
+    /// The next message; `Inbound::Wake` once `until` has passed; `None` when nothing can
+    /// arrive any more.
+    fn next(&mut self, inbox: &InboxReceiver, until: Option<Instant>) -> Option<Inbound>;
+}
+
+/// Waits on the inbox alone.
+pub struct InboxWaiter;
+
+impl Waiter for InboxWaiter {
+    fn next(&mut self, inbox: &InboxReceiver, until: Option<Instant>) -> Option<Inbound> {
+        match until {
+            None => recv_spinning(inbox).ok(),
+            Some(at) => match inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                Ok(message) => Some(message),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Some(Inbound::Wake),
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+            },
         }
     }
 }

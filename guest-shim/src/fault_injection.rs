@@ -1,11 +1,15 @@
 //! Test-only faults (feature `fault-injection`): JS calls `__host_op_sync__(FAULT_OP, name)`
 //! and the guest, not the parent, answers by attempting `name` from native code. Each attempt
-//! reports the errno it met, or does its damage (crash, hang, garbage on the wire).
+//! reports the errno it met, or does its damage (crash, hang, garbage on the socket or the
+//! lane). After damage to a carrier it waits: the parent must end it for what it sent, not for
+//! the answer that would follow.
 
 use std::io::Write;
 
-use jscell_engine::{HostError, Value};
+use jscell_engine::{EngineError, HostError, Response, Value};
+use jscell_host::wire::WireFrame;
 
+use crate::guest_lane::GuestLane;
 use crate::SharedSocket;
 
 /// The op id the fault hook answers; the parent never grants ids this high.
@@ -25,7 +29,15 @@ fn errno_of(result: libc::c_long) -> String {
     }
 }
 
-pub fn inject(name: &str, socket: &std::sync::Mutex<SharedSocket>) -> Result<Value, HostError> {
+/// Wait for the parent to end this process.
+fn await_verdict() -> ! {
+    loop {
+        // SAFETY: pause has no preconditions.
+        unsafe { libc::pause() };
+    }
+}
+
+pub fn inject(name: &str, socket: &std::sync::Mutex<SharedSocket>, lane: &GuestLane) -> Result<Value, HostError> {
     // SAFETY: each arm deliberately attempts a forbidden or destructive call; that is the test.
     let outcome = unsafe {
         match name {
@@ -45,16 +57,23 @@ pub fn inject(name: &str, socket: &std::sync::Mutex<SharedSocket>) -> Result<Val
             }
             "abort" => libc::abort(),
             "exit" => libc::_exit(3),
-            "hang" => loop {
-                libc::pause();
-            },
+            "hang" => await_verdict(),
             "garbage" => {
                 let _ = socket.lock().unwrap().write_all(&[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff]);
-                "SENT".into()
+                await_verdict()
             }
             "oversized" => {
                 let _ = socket.lock().unwrap().write_all(&u32::MAX.to_le_bytes());
-                "SENT".into()
+                await_verdict()
+            }
+            "lane_misuse" => {
+                let _ = lane.call(&WireFrame::Ready { layers: Vec::new() });
+                await_verdict()
+            }
+            "lane_wrong_reply" => {
+                let result: Result<Response, EngineError> = Ok(Response::Done);
+                let _ = lane.call(&WireFrame::Reply { id: u64::MAX, result });
+                await_verdict()
             }
             "memory" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();

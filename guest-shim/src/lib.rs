@@ -1,23 +1,27 @@
 //! The hardened backend's engine process (`jscell-guest`). The parent starts it with an empty
-//! environment and the wire socket as descriptor 3. In order: read the parent's start frame,
-//! put the sandbox in place, start the engine, then serve the wire until the parent closes it.
+//! environment, the wire socket as descriptor 3 and the lane's region as descriptor 4. In
+//! order: read the parent's start frame, map the lane, put the sandbox in place, start the
+//! engine, then serve the wire and the lane until the parent closes the wire.
 
 #[cfg(feature = "fault-injection")]
 mod fault_injection;
+mod guest_lane;
 mod sandbox;
 mod syscall_policy;
 mod wire_host;
 
 use std::io::{self, Read, Write};
-use std::os::fd::FromRawFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use jscell_engine::{Engine, EngineError, EngineHandle, Response, TerminationReason, ENGINE_THREAD_STACK};
-use jscell_host::wire::{write_frame, FrameLimit, FrameReader, WireFrame, MAX_FRAME_BYTES};
+use jscell_host::lane::Lane;
+use jscell_host::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame, MAX_FRAME_BYTES};
 
-use sandbox::{Policy, WIRE_FD};
+use guest_lane::GuestLane;
+use sandbox::{Policy, LANE_FD, WIRE_FD};
 use wire_host::{Waiting, WireHost};
 
 /// The wire socket, read by the dispatcher and written by the engine thread. Shared rather
@@ -61,15 +65,18 @@ fn serve(socket: UnixStream) -> Result<(), String> {
         Ok(WireFrame::Start { config, max_process_memory, jitless }) => (config, max_process_memory, jitless),
         other => return Err(format!("expected the start frame, got {other:?}")),
     };
+    // SAFETY: the parent hands this descriptor over for the guest's sole use.
+    let lane = Lane::open(unsafe { OwnedFd::from_raw_fd(LANE_FD) }).map_err(|e| format!("cannot map the lane: {e}"));
     // Before any other descriptor exists: the sandbox closes every one but the wire.
-    let layers = match sandbox::apply(&Policy { max_process_memory }) {
-        Ok(layers) => layers,
+    let layers = match lane.and_then(|lane| Ok((lane, sandbox::apply(&Policy { max_process_memory })?))) {
+        Ok((lane, layers)) => (GuestLane::new(lane), layers),
         Err(why) => {
             let error = EngineError::Terminated(TerminationReason::EngineLost(why.clone()));
             let _ = write_frame(&mut &socket, &WireFrame::StartFailed { error });
             return Err(why);
         }
     };
+    let (lane, layers) = layers;
     let socket = Arc::new(socket);
     let reader = FrameReader::new(SharedSocket(socket.clone()), limit);
     let writer = Arc::new(Mutex::new(SharedSocket(socket)));
@@ -83,47 +90,66 @@ fn serve(socket: UnixStream) -> Result<(), String> {
         .spawn(move || {
             let send = |frame: &WireFrame| write_frame(&mut *writer.lock().unwrap(), frame).map_err(|e| e.to_string());
             let waiting = Arc::new(Mutex::new(Waiting::default()));
-            let host = WireHost::new(writer.clone(), waiting.clone());
+            let host = WireHost::new(writer.clone(), waiting.clone(), lane.clone());
             let (engine, handle) = match Engine::new(&config, Box::new(host)) {
                 Ok(started) => started,
                 Err(error) => return send(&WireFrame::StartFailed { error }),
             };
             send(&WireFrame::Ready { layers })?;
-            let writer = writer.clone();
+            let (writer, bell) = (writer.clone(), lane.clone());
             std::thread::Builder::new()
                 .name("jscell-guest-wire".into())
-                .spawn(move || dispatch(reader, writer, waiting, handle))
+                .spawn(move || dispatch(reader, writer, waiting, handle, bell))
                 .map_err(|e| e.to_string())?;
-            engine.run();
+            engine.run_with(lane);
             Ok(())
         })
         .map_err(|e| e.to_string())?;
     engine_thread.join().map_err(|_| "the engine thread panicked".to_string())?
 }
 
-/// Route each frame from the parent: requests into the engine, answers to their waiters.
-fn dispatch(mut reader: FrameReader<SharedSocket>, writer: Arc<Mutex<SharedSocket>>, waiting: Arc<Mutex<Waiting>>, engine: EngineHandle) {
+/// Route each frame from the parent: requests into the engine, answers to their waiters; then
+/// ring the engine, which waits on the lane's bell.
+fn dispatch(
+    mut reader: FrameReader<SharedSocket>,
+    writer: Arc<Mutex<SharedSocket>>,
+    waiting: Arc<Mutex<Waiting>>,
+    engine: EngineHandle,
+    bell: GuestLane,
+) {
     loop {
-        match reader.read() {
-            Ok(WireFrame::Request { id, request }) => {
-                let writer = writer.clone();
-                engine.send(
-                    request,
-                    Box::new(move |result: Result<Response, _>| {
-                        let _ = write_frame(&mut *writer.lock().unwrap(), &WireFrame::Reply { id, result });
-                    }),
-                );
+        let frame = reader.read();
+        let routed = route(frame, &writer, &waiting, &engine);
+        bell.ring();
+        if !routed {
+            return;
+        }
+    }
+}
+
+/// Route one frame; `false` once the wire is done.
+fn route(frame: Result<WireFrame, WireError>, writer: &Arc<Mutex<SharedSocket>>, waiting: &Mutex<Waiting>, engine: &EngineHandle) -> bool {
+    match frame {
+        Ok(WireFrame::Request { id, request }) => {
+            let writer = writer.clone();
+            let reply = move |result: Result<Response, _>| {
+                let _ = write_frame(&mut *writer.lock().unwrap(), &WireFrame::Reply { id, result });
+            };
+            engine.send(request, Box::new(reply));
+            true
+        }
+        Ok(frame) => {
+            let answered = waiting.lock().unwrap().answer(frame);
+            if !answered {
+                engine.terminate(TerminationReason::EngineLost("unexpected frame from the host".into()));
             }
-            Ok(frame) => {
-                if !waiting.lock().unwrap().answer(frame) {
-                    return engine.terminate(TerminationReason::EngineLost("unexpected frame from the host".into()));
-                }
-            }
-            // The parent closed the wire (or broke it): stop the engine and exit.
-            Err(_) => {
-                engine.terminate(TerminationReason::Closed);
-                return engine.close();
-            }
+            answered
+        }
+        // The parent closed the wire (or broke it): stop the engine and exit.
+        Err(_) => {
+            engine.terminate(TerminationReason::Closed);
+            engine.close();
+            false
         }
     }
 }

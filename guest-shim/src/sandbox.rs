@@ -8,6 +8,8 @@ use crate::syscall_policy;
 
 /// The descriptor the parent passes the wire socket on; every other one is closed.
 pub const WIRE_FD: i32 = 3;
+/// The descriptor the parent passes the lane's memory on; mapped and closed before the sandbox.
+pub const LANE_FD: i32 = 4;
 
 /// Open files the guest may have: the wire socket, and what V8's threads need (none of
 /// them can open anything new once the syscall filter is in place).

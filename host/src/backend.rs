@@ -1,6 +1,5 @@
 use std::sync::mpsc;
 use std::sync::Arc;
-use std::thread::ThreadId;
 
 use jscell_engine::{recv_spinning, EngineError, Reply, Request, Response, TerminationReason};
 
@@ -24,8 +23,9 @@ pub trait Backend: Send + Sync {
     /// The grants this engine is served from.
     fn capabilities(&self) -> &Arc<CapabilityHost>;
 
-    /// The thread that runs host handlers, so callers can refuse re-entrant blocking calls.
-    fn handler_thread(&self) -> Option<ThreadId>;
+    /// Whether the current thread is running one of this engine's host handlers, so callers
+    /// can refuse re-entrant blocking calls (they would wait for themselves).
+    fn in_handler(&self) -> bool;
 
     /// The guest process behind this backend, for backends that run one.
     fn guest(&self) -> Option<GuestReport> {
@@ -34,10 +34,13 @@ pub trait Backend: Send + Sync {
 
     /// Send `request` and wait for its reply on this thread.
     fn request_blocking(&self, request: Request) -> Result<Response, EngineError> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.request(request, Box::new(move |result| drop(tx.send(result))));
-        recv_spinning(&rx).unwrap_or_else(|_| {
-            Err(EngineError::Terminated(self.termination().unwrap_or(TerminationReason::Closed)))
-        })
+        request_and_wait(self, request)
     }
+}
+
+/// `request`, then wait for its reply on this thread.
+pub fn request_and_wait<B: Backend + ?Sized>(backend: &B, request: Request) -> Result<Response, EngineError> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    backend.request(request, Box::new(move |result| drop(tx.send(result))));
+    recv_spinning(&rx).unwrap_or_else(|_| Err(EngineError::Terminated(backend.termination().unwrap_or(TerminationReason::Closed))))
 }

@@ -1,8 +1,11 @@
 //! The hardened backend: the engine runs in a separate `jscell-guest` process whose only
-//! window is a socket to this side. One I/O thread reads the guest's frames and serves its
-//! host calls and module requests from the same `CapabilityHost` the native backend uses. The
-//! guest is hostile: every frame is bounded and checked, any violation or death of the guest
-//! kills it and fails every caller with `Terminated` naming the cause.
+//! windows are a socket and a shared-memory lane to this side. One I/O thread reads the guest's
+//! frames from the socket and serves its host calls and module requests from the same
+//! `CapabilityHost` the native backend uses. A blocking request goes through the lane instead,
+//! and its caller serves the synchronous host calls it makes there, on its own thread: no
+//! thread in between has to wake. The guest is hostile: every frame is bounded and checked, any
+//! violation or death of the guest kills it and fails every caller with `Terminated` naming
+//! the cause.
 
 use std::collections::HashMap;
 use std::io::{self, ErrorKind};
@@ -18,16 +21,19 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use jscell_engine::{
-    AsyncReply, EngineConfig, EngineError, Host, Inbound, ModuleReply, Reply, Request, TerminationReason,
+    AsyncReply, EngineConfig, EngineError, Host, HostError, Inbound, ModuleReply, Reply, Request, Response, TerminationReason,
 };
 
-use crate::backend::Backend;
+use crate::backend::{request_and_wait, Backend};
 use crate::capability_host::{CapabilityHost, EngineHost};
+use crate::lane::{Lane, Side};
 use crate::native::EngineThreadWrapper;
 use crate::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame};
 
-/// The descriptor the guest expects the wire on (`jscell-guest`'s `WIRE_FD`).
+/// The descriptors the guest expects the wire and the lane on (`jscell-guest`'s `WIRE_FD`,
+/// `LANE_FD`).
 const GUEST_WIRE_FD: i32 = 3;
+const GUEST_LANE_FD: i32 = 4;
 /// How long the guest may take to start (spawn, sandbox, V8, bootstrap).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long past a request's own timeout the guest may stay silent before it is killed.
@@ -36,8 +42,10 @@ const GRACE: Duration = Duration::from_secs(1);
 const IO_THREAD_STACK: usize = 16 << 20;
 /// Room in a frame for everything around its value (ids, error texts, stack frames).
 const FRAME_ENVELOPE: usize = 1 << 20;
-/// How often the I/O thread looks at deadlines while it waits for frames.
+/// How often a waiting thread looks at deadlines and the guest's fate.
 const POLL: Duration = Duration::from_millis(50);
+/// Why a guest was killed for silence.
+const OVERDUE: &str = "the guest did not answer within its timeout plus a grace period; it was killed";
 
 pub struct GuestOptions {
     pub guest_path: PathBuf,
@@ -61,6 +69,11 @@ struct InFlight {
 
 struct Shared {
     capabilities: Arc<CapabilityHost>,
+    lane: Lane,
+    /// The largest frame accepted from the guest.
+    limit: FrameLimit,
+    /// Where async host calls and module loads complete, for the forwarding thread.
+    completions: mpsc::Sender<Inbound>,
     /// Taken on close, so a closed runtime holds no descriptor.
     writer: Mutex<Option<UnixStream>>,
     in_flight: Mutex<HashMap<u64, InFlight>>,
@@ -74,6 +87,8 @@ pub struct HardenedBackend {
     pid: u32,
     layers: Vec<(String, bool)>,
     io_thread_id: ThreadId,
+    /// Held by the one blocking caller using the lane; the thread id says who serves handlers.
+    lane_user: Mutex<Option<ThreadId>>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -94,18 +109,32 @@ impl HardenedBackend {
         options: GuestOptions,
         wrap_thread: EngineThreadWrapper,
     ) -> Result<Self, StartError> {
+        // A frame carries at most one value within the conversion limit, plus its envelope.
+        let limit = FrameLimit::new(config.limits.max_bytes.saturating_mul(2).saturating_add(FRAME_ENVELOPE));
         let (parent_end, guest_end) = UnixStream::pair().map_err(|source| spawn_error(&options, source))?;
+        // As large as any frame, so a blocking request never needs the socket; the pages are
+        // only backed once written.
+        let (lane, lane_fd) = Lane::create(limit.bytes()).map_err(|source| spawn_error(&options, source))?;
         let mut command = Command::new(&options.guest_path);
         command.env_clear().current_dir("/").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        let guest_fd = guest_end.as_raw_fd();
-        // SAFETY: between fork and exec only async-signal-safe calls are made: dup2, fcntl,
+        let inherited = [(guest_end.as_raw_fd(), GUEST_WIRE_FD), (lane_fd.as_raw_fd(), GUEST_LANE_FD)];
+        // SAFETY: between fork and exec only async-signal-safe calls are made: fcntl, dup2,
         // prctl.
         unsafe {
             command.pre_exec(move || {
-                if guest_fd == GUEST_WIRE_FD {
-                    libc::fcntl(guest_fd, libc::F_SETFD, 0);
-                } else if libc::dup2(guest_fd, GUEST_WIRE_FD) == -1 {
-                    return Err(io::Error::last_os_error());
+                // Move both above the targets first, so placing one cannot overwrite the other;
+                // the copies close on exec, the placed descriptors stay open.
+                let mut moved = [0; 2];
+                for (slot, (fd, _)) in moved.iter_mut().zip(inherited) {
+                    *slot = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+                    if *slot == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                for (fd, (_, target)) in moved.into_iter().zip(inherited) {
+                    if libc::dup2(fd, target) == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
                 }
                 // If this process dies, so does the guest: no orphans.
                 if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
@@ -115,17 +144,19 @@ impl HardenedBackend {
             });
         }
         let child = command.spawn().map_err(|source| spawn_error(&options, source))?;
-        drop(guest_end);
+        drop((guest_end, lane_fd));
         let pid = child.id();
+        let (completions_tx, completions) = mpsc::channel();
         let shared = Arc::new(Shared {
+            completions: completions_tx,
             capabilities,
+            lane,
+            limit,
             writer: Mutex::new(Some(parent_end.try_clone().map_err(|source| spawn_error(&options, source))?)),
             in_flight: Mutex::new(HashMap::new()),
             termination: Mutex::new(None),
             child: Mutex::new(child),
         });
-        // A frame carries at most one value within the conversion limit, plus its envelope.
-        let limit = FrameLimit::new(config.limits.max_bytes.saturating_mul(2).saturating_add(FRAME_ENVELOPE));
         let start = WireFrame::Start { config, max_process_memory: options.max_process_memory, jitless: options.jitless };
         let mut reader = FrameReader::new(parent_end, limit);
         let layers = match handshake(&shared, &mut reader, &start) {
@@ -135,7 +166,6 @@ impl HardenedBackend {
                 return Err(error);
             }
         };
-        let (completions_tx, completions) = mpsc::channel();
         let io = {
             let shared = shared.clone();
             std::thread::Builder::new()
@@ -143,10 +173,10 @@ impl HardenedBackend {
                 // Values from the guest may be nested to the depth limit; dropping them recurses.
                 .stack_size(IO_THREAD_STACK)
                 .spawn(move || {
-                    let mut serve = Some((shared, reader, completions_tx));
+                    let mut serve = Some((shared, reader));
                     wrap_thread(&mut || {
-                        if let Some((shared, reader, completions_tx)) = serve.take() {
-                            serve_guest(&shared, reader, completions_tx);
+                        if let Some((shared, reader)) = serve.take() {
+                            serve_guest(&shared, reader);
                         }
                     })
                 })
@@ -165,6 +195,7 @@ impl HardenedBackend {
             pid,
             layers,
             io_thread_id: io.thread().id(),
+            lane_user: Mutex::new(None),
             threads: Mutex::new(vec![io, forwarder]),
         })
     }
@@ -226,10 +257,22 @@ impl Shared {
     fn end(&self, reason: TerminationReason) {
         let reason = self.termination.lock().unwrap().get_or_insert(reason).clone();
         self.kill();
+        // A caller waiting on the lane learns of it now rather than at its next look.
+        self.lane.ring(Side::Parent);
         let in_flight: Vec<InFlight> = self.in_flight.lock().unwrap().drain().map(|(_, f)| f).collect();
         for request in in_flight {
             (request.reply)(Err(EngineError::Terminated(reason.clone())));
         }
+    }
+
+    fn is_ended(&self) -> bool {
+        self.termination.lock().unwrap().is_some()
+    }
+
+    /// End the guest for `why` and return the error its callers get.
+    fn fail(&self, why: String) -> EngineError {
+        self.end(TerminationReason::EngineLost(why));
+        EngineError::Terminated(self.termination.lock().unwrap().clone().unwrap_or(TerminationReason::Closed))
     }
 
     fn overdue(&self) -> bool {
@@ -249,7 +292,7 @@ fn signal_hint(signal: i32) -> &'static str {
 }
 
 /// The I/O thread: answer the guest until it goes away or misbehaves.
-fn serve_guest(shared: &Arc<Shared>, mut reader: FrameReader<UnixStream>, completions: mpsc::Sender<Inbound>) {
+fn serve_guest(shared: &Arc<Shared>, mut reader: FrameReader<UnixStream>) {
     let host = EngineHost(shared.capabilities.clone());
     if reader.get_ref().set_read_timeout(Some(POLL)).is_err() {
         return shared.end(TerminationReason::EngineLost("cannot watch the guest's socket".into()));
@@ -262,8 +305,7 @@ fn serve_guest(shared: &Arc<Shared>, mut reader: FrameReader<UnixStream>, comple
             Ok(frame) => frame,
             Err(WireError::Io(e)) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
                 if shared.overdue() {
-                    let reason = "the guest did not answer within its timeout plus a grace period; it was killed";
-                    return shared.end(TerminationReason::EngineLost(reason.into()));
+                    return shared.end(TerminationReason::EngineLost(OVERDUE.into()));
                 }
                 continue;
             }
@@ -272,49 +314,68 @@ fn serve_guest(shared: &Arc<Shared>, mut reader: FrameReader<UnixStream>, comple
                 return shared.end(TerminationReason::EngineLost(reason));
             }
         };
-        if let Err(violation) = answer_guest(shared, &host, frame, &completions) {
+        if let Err(violation) = answer_guest(shared, &host, frame) {
             return shared.end(TerminationReason::EngineLost(format!("the guest broke the wire protocol: {violation}")));
         }
     }
 }
 
-/// Serve one frame from the guest. `Err` names a protocol violation.
-fn answer_guest(shared: &Shared, host: &EngineHost, frame: WireFrame, completions: &mpsc::Sender<Inbound>) -> Result<(), String> {
-    let sent = match frame {
-        WireFrame::Reply { id, result } => {
+/// Serve one frame from the socket. `Err` names a protocol violation.
+fn answer_guest(shared: &Shared, host: &EngineHost, frame: WireFrame) -> Result<(), String> {
+    let sent = match serve_call(host, frame, &shared.completions) {
+        Served::Answer(answer) => shared.send(&answer),
+        Served::Handled => Ok(()),
+        Served::NotACall(WireFrame::Reply { id, result }) => {
             let in_flight = shared.in_flight.lock().unwrap().remove(&id);
             let request = in_flight.ok_or_else(|| format!("a reply to request {id}, which was never sent or was answered already"))?;
             (request.reply)(result);
             Ok(())
         }
-        WireFrame::HostCall { call, function, args } => {
-            shared.send(&WireFrame::HostReply { call, result: host.call(function, args) })
-        }
-        WireFrame::HostCallAsync { call, function, args } => {
-            host.call_async(function, args, AsyncReply::new(call, completions.clone()));
-            Ok(())
-        }
-        WireFrame::ResolveModule { call, specifier, referrer } => {
-            shared.send(&WireFrame::Resolved { call, result: host.resolve_module(&specifier, &referrer) })
-        }
-        WireFrame::LoadModule { key } => {
-            let url = key.url.clone();
-            host.load_module(&url, ModuleReply::new(key, completions.clone()));
-            Ok(())
-        }
-        WireFrame::Console { level, message } => {
-            host.console(level, message);
-            Ok(())
-        }
-        WireFrame::Uncaught { exception } => {
-            host.uncaught_exception(exception);
-            Ok(())
-        }
-        other => return Err(format!("a {} frame, which only the host sends", frame_name(&other))),
+        Served::NotACall(other) => return Err(format!("a {} frame, which only the host sends", frame_name(&other))),
     };
     // A failed write means the guest is gone; the next read says why.
     drop(sent);
     Ok(())
+}
+
+/// What became of a frame from the guest.
+enum Served {
+    /// A synchronous call, and the frame that answers it.
+    Answer(WireFrame),
+    /// A notice, handled; nothing goes back.
+    Handled,
+    /// Not a call or notice; given back to the caller.
+    NotACall(WireFrame),
+}
+
+/// Serve a call or notice from the guest, whichever carrier it came on.
+fn serve_call(host: &EngineHost, frame: WireFrame, completions: &mpsc::Sender<Inbound>) -> Served {
+    match frame {
+        WireFrame::HostCall { call, function, args } => {
+            Served::Answer(WireFrame::HostReply { call, result: host.call(function, args) })
+        }
+        WireFrame::ResolveModule { call, specifier, referrer } => {
+            Served::Answer(WireFrame::Resolved { call, result: host.resolve_module(&specifier, &referrer) })
+        }
+        WireFrame::HostCallAsync { call, function, args } => {
+            host.call_async(function, args, AsyncReply::new(call, completions.clone()));
+            Served::Handled
+        }
+        WireFrame::LoadModule { key } => {
+            let url = key.url.clone();
+            host.load_module(&url, ModuleReply::new(key, completions.clone()));
+            Served::Handled
+        }
+        WireFrame::Console { level, message } => {
+            host.console(level, message);
+            Served::Handled
+        }
+        WireFrame::Uncaught { exception } => {
+            host.uncaught_exception(exception);
+            Served::Handled
+        }
+        other => Served::NotACall(other),
+    }
 }
 
 /// Send async completions and module sources to the guest as they arrive, from any thread,
@@ -345,6 +406,7 @@ fn frame_name(frame: &WireFrame) -> &'static str {
         WireFrame::AsyncComplete { .. } => "AsyncComplete",
         WireFrame::Resolved { .. } => "Resolved",
         WireFrame::ModuleSource { .. } => "ModuleSource",
+        WireFrame::Noted => "Noted",
         WireFrame::Ready { .. } => "Ready",
         WireFrame::StartFailed { .. } => "StartFailed",
         WireFrame::Reply { .. } => "Reply",
@@ -363,6 +425,82 @@ fn rss_bytes(pid: u32) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
+}
+
+impl HardenedBackend {
+    /// A blocking request through the lane, serving the guest's synchronous calls on this
+    /// thread until the reply comes. `Err(request)` when the lane cannot take it (another
+    /// caller holds it, or the frame does not fit): the socket path serves it instead.
+    fn request_on_lane(&self, request: Request) -> Result<Result<Response, EngineError>, Request> {
+        let Ok(mut user) = self.lane_user.try_lock() else { return Err(request) };
+        if user.is_some() {
+            return Err(request);
+        }
+        let lane = &self.shared.lane;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let deadline = request_timeout(&request).map(|t| Instant::now() + t + GRACE);
+        if !lane.holds(Side::Parent) {
+            let reason = "the guest took the lane out of turn; it was killed";
+            return Ok(Err(self.shared.fail(reason.into())));
+        }
+        let frame = WireFrame::Request { id, request };
+        if let Err(error) = lane.send(Side::Parent, &frame) {
+            return match (error, frame) {
+                (WireError::TooLarge { .. }, WireFrame::Request { request, .. }) => Err(request),
+                (error, _) => Ok(Err(EngineError::InvalidRequest(error.to_string()))),
+            };
+        }
+        *user = Some(std::thread::current().id());
+        drop(user);
+        let result = self.serve_lane(id, deadline);
+        *self.lane_user.lock().unwrap() = None;
+        Ok(result)
+    }
+
+    /// Wait for the reply to lane request `id`, answering the guest's calls in between.
+    fn serve_lane(&self, id: u64, deadline: Option<Instant>) -> Result<Response, EngineError> {
+        let (shared, lane) = (&self.shared, &self.shared.lane);
+        let host = EngineHost(shared.capabilities.clone());
+        loop {
+            let handed_over = lane.wait(Side::Parent, Some(POLL), || lane.holds(Side::Parent) || shared.is_ended());
+            if let Some(reason) = self.termination() {
+                return Err(EngineError::Terminated(reason));
+            }
+            if !handed_over {
+                if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
+                    return Err(shared.fail(OVERDUE.into()));
+                }
+                continue;
+            }
+            let frame = match lane.receive(shared.limit) {
+                Ok(frame) => frame,
+                Err(error) => return Err(shared.fail(format!("the guest broke the wire protocol: {error}"))),
+            };
+            let answer = match serve_call(&host, frame, &shared.completions) {
+                Served::NotACall(WireFrame::Reply { id: replied, result }) if replied == id => return result,
+                Served::Answer(answer) => Ok(answer),
+                Served::Handled => Ok(WireFrame::Noted),
+                Served::NotACall(other) => Err(other),
+            };
+            let sent = match answer {
+                Ok(answer) => lane.send(Side::Parent, &answer).or_else(|error| match answer {
+                    // A handler's value too large for any frame fails the call, not the runtime.
+                    WireFrame::HostReply { call, .. } => {
+                        let result = Err(HostError::error(format!("the host function's result is too large: {error}")));
+                        lane.send(Side::Parent, &WireFrame::HostReply { call, result })
+                    }
+                    _ => Err(error),
+                }),
+                Err(other) => {
+                    let reason = format!("the guest broke the wire protocol: a {} frame on the lane", frame_name(&other));
+                    return Err(shared.fail(reason));
+                }
+            };
+            if let Err(error) = sent {
+                return Err(shared.fail(format!("cannot answer the guest: {error}")));
+            }
+        }
+    }
 }
 
 impl Backend for HardenedBackend {
@@ -407,8 +545,19 @@ impl Backend for HardenedBackend {
         &self.shared.capabilities
     }
 
-    fn handler_thread(&self) -> Option<ThreadId> {
-        Some(self.io_thread_id)
+    fn in_handler(&self) -> bool {
+        let current = std::thread::current().id();
+        current == self.io_thread_id || *self.lane_user.lock().unwrap() == Some(current)
+    }
+
+    fn request_blocking(&self, request: Request) -> Result<Response, EngineError> {
+        if let Some(reason) = self.termination() {
+            return Err(EngineError::Terminated(reason));
+        }
+        match self.request_on_lane(request) {
+            Ok(result) => result,
+            Err(request) => request_and_wait(self, request),
+        }
     }
 
     fn guest(&self) -> Option<GuestReport> {

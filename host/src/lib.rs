@@ -6,6 +6,7 @@
 mod backend;
 mod capability_host;
 mod hardened;
+pub mod lane;
 mod module_root;
 mod module_sources;
 mod native;

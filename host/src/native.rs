@@ -98,8 +98,8 @@ impl Backend for NativeBackend {
         &self.capabilities
     }
 
-    fn handler_thread(&self) -> Option<ThreadId> {
-        Some(self.thread_id)
+    fn in_handler(&self) -> bool {
+        std::thread::current().id() == self.thread_id
     }
 }
 

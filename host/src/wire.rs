@@ -53,6 +53,11 @@ pub enum WireFrame {
     LoadModule { key: ModuleKey },
     Console { level: ConsoleLevel, message: String },
     Uncaught { exception: JsException },
+
+    // Parent → guest, on the lane only.
+    /// A notice from the guest (console output, an async call, ...) was handled, and the turn
+    /// is the guest's again.
+    Noted,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +83,10 @@ impl FrameLimit {
     pub fn new(bytes: usize) -> Self {
         FrameLimit(bytes.min(MAX_FRAME_BYTES))
     }
+
+    pub fn bytes(&self) -> usize {
+        self.0
+    }
 }
 
 fn config() -> impl bincode::config::Config {
@@ -91,6 +100,11 @@ pub fn encode(frame: &WireFrame) -> Result<Vec<u8>, WireError> {
     let length = u32::try_from(bytes.len() - PREFIX).map_err(|_| WireError::Unencodable("frame over 4 GiB".into()))?;
     bytes[..PREFIX].copy_from_slice(&length.to_le_bytes());
     Ok(bytes)
+}
+
+/// Encode `frame` without a length prefix, for carriers that keep the length elsewhere.
+pub fn encode_payload(frame: &WireFrame) -> Result<Vec<u8>, WireError> {
+    bincode::serde::encode_to_vec(frame, config()).map_err(|e| WireError::Unencodable(e.to_string()))
 }
 
 pub fn write_frame(writer: &mut impl Write, frame: &WireFrame) -> Result<(), WireError> {

@@ -163,7 +163,7 @@ impl RuntimeCore {
     }
 
     fn close(&self) -> PyResult<()> {
-        if Some(std::thread::current().id()) == self.shared.backend.handler_thread() {
+        if self.shared.backend.in_handler() {
             return Err(PyRuntimeError::new_err("a runtime cannot be closed from inside one of its own handlers"));
         }
         self.shared.close();

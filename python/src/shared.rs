@@ -43,7 +43,7 @@ impl RuntimeShared {
     /// Refuse calls from other threads and re-entrant blocking calls from handlers.
     pub fn check_thread(&self) -> PyResult<()> {
         let current = std::thread::current();
-        if Some(current.id()) == self.backend.handler_thread() {
+        if self.backend.in_handler() {
             return Err(PyRuntimeError::new_err(
                 "re-entrant call: a host function cannot call into its own runtime synchronously \
                  (it would wait for itself); use an async handler with eval_async instead",

@@ -112,6 +112,8 @@ def test_native_runtimes_report_no_guest():
         ("exit", "exited with code 3"),
         ("garbage", "wire protocol"),
         ("oversized", "exceeds the limit"),
+        ("lane_misuse", "a Ready frame on the lane"),
+        ("lane_wrong_reply", "wire protocol"),
     ],
 )
 def test_a_guest_that_dies_or_misbehaves_costs_one_clear_exception(faulty, attack, cause):
@@ -162,6 +164,21 @@ def test_a_guest_killed_mid_eval_fails_the_call_within_a_second_and_others_carry
         assert time.monotonic() - started < 0.3 + 1.0
         killer.join()
         assert bystander.eval("[1, 2, 3].length") == 3
+
+
+def test_a_large_transfer_does_not_pin_shared_memory():
+    """Blocking calls pass frames through memory shared with the guest; the pages of a large one
+    go back to the system once read."""
+    with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as runtime:
+        assert len(runtime.eval("'x'.repeat(64 << 20)")) == 64 << 20
+        assert runtime.eval("s => s.length")("y" * (64 << 20)) == 64 << 20
+        assert status_kib(runtime.get_stats().guest_pid, "RssShmem") < 4096
+
+
+def status_kib(pid, field):
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith(field + ":"))
+    return int(line.split()[1])
 
 
 def test_closing_or_collecting_a_runtime_reaps_its_guest():

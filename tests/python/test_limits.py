@@ -81,6 +81,20 @@ def test_values_larger_than_the_byte_limit_are_refused_both_ways(make_runtime):
     assert runtime.eval("'x'.repeat(100)") == "x" * 100
 
 
+def test_a_script_larger_than_the_value_limit_still_runs(make_runtime):
+    """The byte limit is for values; a large script is no value (and on hardened it is too large
+    for the shared-memory lane, so it must take the socket)."""
+    runtime = make_runtime(max_serialization_bytes=10_000)
+    assert runtime.eval("'" + "a" * 3_000_000 + "'.length") == 3_000_000
+    assert runtime.eval("'after'") == "after"
+
+
+def test_large_values_cross_again_and_again_whole(runtime):
+    for size in (5 << 20, 1 << 10, 20 << 20, 7):
+        assert runtime.eval(f"'ab'.repeat({size})") == "ab" * size
+        assert runtime.eval("s => s.length")("é" * size) == size
+
+
 @pytest.mark.parametrize(
     ("source", "what"),
     [

@@ -1,0 +1,310 @@
+//! The lane: a shared-memory mailbox beside the wire socket, for blocking requests and the
+//! synchronous host calls they make.
+//!
+//! Waking a thread in another process costs tens of microseconds on small virtual machines,
+//! while handing over a buffer in shared memory that the other side is polling costs well under
+//! one. So a blocking caller and the guest's engine pass frames through one buffer, taking
+//! turns, and sleep on a futex only after polling briefly. Everything else, and any frame that
+//! does not fit, goes over the socket.
+//!
+//! The guest is hostile and can write this memory at any time. The parent therefore reads a
+//! frame's length once, bounds it, copies the bytes out before decoding them, and never forms a
+//! reference into the buffer; the region is sealed so the guest cannot shrink it under the
+//! parent (which would fault the parent on access).
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use crate::wire::{decode_payload, encode_payload, FrameLimit, WireError, WireFrame};
+
+/// The two ends of a lane; the value is whose turn it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Parent = 0,
+    Guest = 1,
+}
+
+impl Side {
+    fn other(self) -> Side {
+        match self {
+            Side::Parent => Side::Guest,
+            Side::Guest => Side::Parent,
+        }
+    }
+}
+
+/// The control block at the start of the region.
+#[repr(C)]
+struct Header {
+    /// Which side may touch the buffer: it holds a frame for that side, or nothing.
+    turn: AtomicU32,
+    /// Bumped to wake a side (indexed by `Side`); the futex word that side sleeps on.
+    bell: [AtomicU32; 2],
+    /// Whether that side sleeps, so a ring costs no system call while it polls.
+    sleeping: [AtomicU32; 2],
+    /// Bytes of the frame in the buffer.
+    length: AtomicU64,
+}
+
+/// The buffer starts one page in, so the pages released after a large frame are whole.
+const BUFFER_OFFSET: usize = 4096;
+/// Buffer pages kept after a larger frame: one large value must not pin memory for the life of
+/// the runtime.
+const RETAINED: usize = 1 << 20;
+/// How long a side polls before it sleeps. A caller's next request or a handler's answer
+/// usually comes within this; the bound keeps an idle runtime from burning a core.
+const POLL_BEFORE_SLEEP: Duration = Duration::from_micros(50);
+
+pub struct Lane {
+    base: NonNull<u8>,
+    size: usize,
+}
+
+// SAFETY: the region is only reached through atomics and raw-pointer copies, never references
+// into the buffer, so any thread may use it.
+unsafe impl Send for Lane {}
+unsafe impl Sync for Lane {}
+
+impl Lane {
+    /// The parent's end: a new sealed region whose buffer holds `capacity` bytes, and the
+    /// descriptor to hand to the guest.
+    pub fn create(capacity: usize) -> io::Result<(Lane, OwnedFd)> {
+        let size = (BUFFER_OFFSET + capacity).next_multiple_of(4096);
+        // SAFETY: plain system calls on a descriptor this function owns.
+        let fd = unsafe {
+            let raw = libc::memfd_create(c"jscell-lane".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING);
+            if raw == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            OwnedFd::from_raw_fd(raw)
+        };
+        let length = libc::off_t::try_from(size).map_err(|_| io::Error::other("lane too large"))?;
+        // SAFETY: as above.
+        unsafe {
+            if libc::ftruncate(fd.as_raw_fd(), length) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+            if libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok((Lane::map(&fd, size)?, fd))
+    }
+
+    /// The guest's end: map the region the parent passed as `fd`, then close it.
+    pub fn open(fd: OwnedFd) -> io::Result<Lane> {
+        // SAFETY: fstat writes into the zeroed struct it is given.
+        let size = unsafe {
+            let mut stat: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd.as_raw_fd(), &mut stat) == -1 {
+                return Err(io::Error::last_os_error());
+            }
+            usize::try_from(stat.st_size).map_err(|_| io::Error::other("bad lane size"))?
+        };
+        if size <= BUFFER_OFFSET {
+            return Err(io::Error::other(format!("the lane region of {size} bytes is too small")));
+        }
+        Lane::map(&fd, size)
+    }
+
+    fn map(fd: &OwnedFd, size: usize) -> io::Result<Lane> {
+        // SAFETY: a fresh shared mapping of a sealed (or parent-owned) region of `size` bytes.
+        let base = unsafe {
+            libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd.as_raw_fd(), 0)
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = NonNull::new(base.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+        Ok(Lane { base, size })
+    }
+
+    fn header(&self) -> &Header {
+        // SAFETY: the region starts with a page-aligned Header of atomics, valid for any bytes.
+        unsafe { &*self.base.as_ptr().cast::<Header>() }
+    }
+
+    fn buffer(&self) -> *mut u8 {
+        // SAFETY: BUFFER_OFFSET is inside the mapping (checked when mapped).
+        unsafe { self.base.as_ptr().add(BUFFER_OFFSET) }
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.size - BUFFER_OFFSET
+    }
+
+    /// Whether `side` holds the turn.
+    pub fn holds(&self, side: Side) -> bool {
+        self.header().turn.load(SeqCst) == side as u32
+    }
+
+    /// Put `frame` in the buffer and hand the turn to the other side. `from` must hold the turn.
+    /// A frame larger than the buffer is refused with `TooLarge` and nothing changes.
+    pub fn send(&self, from: Side, frame: &WireFrame) -> Result<(), WireError> {
+        let bytes = encode_payload(frame)?;
+        if bytes.len() > self.capacity() {
+            return Err(WireError::TooLarge { length: bytes.len(), limit: self.capacity() });
+        }
+        // SAFETY: the bytes fit the buffer; no reference to shared memory is formed.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.buffer(), bytes.len()) };
+        let header = self.header();
+        header.length.store(bytes.len() as u64, SeqCst);
+        header.turn.store(from.other() as u32, SeqCst);
+        self.ring(from.other());
+        Ok(())
+    }
+
+    /// Take the frame handed over to the caller's side (call only while holding the turn).
+    pub fn receive(&self, limit: FrameLimit) -> Result<WireFrame, WireError> {
+        // Read once: the other side may change it while this side copies.
+        let claimed = self.header().length.load(SeqCst);
+        let bound = self.capacity().min(limit.bytes());
+        let length = usize::try_from(claimed).ok().filter(|length| *length <= bound);
+        let length = length.ok_or(WireError::TooLarge { length: claimed.try_into().unwrap_or(usize::MAX), limit: bound })?;
+        let mut bytes = vec![0u8; length];
+        // SAFETY: `length` is within the buffer; the copy only reads plain bytes.
+        unsafe { std::ptr::copy_nonoverlapping(self.buffer(), bytes.as_mut_ptr(), length) };
+        if length > RETAINED {
+            self.release_beyond_retained(length);
+        }
+        decode_payload(&bytes, limit)
+    }
+
+    /// Give the pages of a large frame back to the system (the region reads as zeros there).
+    fn release_beyond_retained(&self, length: usize) {
+        // SAFETY: the range lies inside the mapping and starts on a page boundary.
+        unsafe {
+            let start = self.buffer().add(RETAINED);
+            libc::madvise(start.cast(), length - RETAINED, libc::MADV_REMOVE);
+        }
+    }
+
+    /// Wake `side` if it waits.
+    pub fn ring(&self, side: Side) {
+        let header = self.header();
+        header.bell[side as usize].fetch_add(1, SeqCst);
+        if header.sleeping[side as usize].load(SeqCst) != 0 {
+            futex_wake(&header.bell[side as usize]);
+        }
+    }
+
+    /// Wait as `side` until `ready()` holds: poll briefly, then sleep until rung. Gives up after
+    /// `timeout` (`None`: never) and returns whether `ready()` held.
+    pub fn wait(&self, side: Side, timeout: Option<Duration>, mut ready: impl FnMut() -> bool) -> bool {
+        let started = Instant::now();
+        let deadline = timeout.map(|timeout| started + timeout);
+        while started.elapsed() < POLL_BEFORE_SLEEP {
+            if ready() {
+                return true;
+            }
+            std::hint::spin_loop();
+        }
+        let header = self.header();
+        let (bell, sleeping) = (&header.bell[side as usize], &header.sleeping[side as usize]);
+        loop {
+            sleeping.store(1, SeqCst);
+            // A ring after this load changes the bell, so the futex wait below returns at once.
+            let seen = bell.load(SeqCst);
+            if ready() {
+                sleeping.store(0, SeqCst);
+                return true;
+            }
+            let left = match deadline {
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => {
+                        sleeping.store(0, SeqCst);
+                        return false;
+                    }
+                },
+                None => None,
+            };
+            futex_wait(bell, seen, left);
+            sleeping.store(0, SeqCst);
+        }
+    }
+}
+
+impl Drop for Lane {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, no longer used by anyone.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.size) };
+    }
+}
+
+/// Sleep while `word` holds `expected`, at most `timeout`. Not FUTEX_PRIVATE: the word is shared
+/// between processes.
+fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    let timespec = timeout.map(|timeout| libc::timespec {
+        tv_sec: timeout.as_secs().try_into().unwrap_or(libc::time_t::MAX),
+        tv_nsec: timeout.subsec_nanos().into(),
+    });
+    let timespec_ptr = timespec.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: the word lives in the mapping for as long as `self`; a wrong value or a signal
+    // only makes the call return early, and every caller checks its condition again.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, timespec_ptr, 0usize, 0u32) };
+}
+
+fn futex_wake(word: &AtomicU32) {
+    // SAFETY: waking waiters on a word of the mapping has no other effect.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1, 0usize, 0usize, 0u32) };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jscell_engine::{Request, Wait};
+
+    fn request(source: &str) -> WireFrame {
+        WireFrame::Request { id: 1, request: Request::Eval { source: source.into(), timeout: None, wait: Wait::Blocking } }
+    }
+
+    #[test]
+    fn frames_pass_between_threads_in_turn() {
+        let (lane, fd) = Lane::create(1 << 16).unwrap();
+        let guest = Lane::open(fd).unwrap();
+        let limit = FrameLimit::new(1 << 16);
+        let echo = std::thread::spawn(move || {
+            for _ in 0..1000 {
+                assert!(guest.wait(Side::Guest, Some(Duration::from_secs(10)), || guest.holds(Side::Guest)));
+                let frame = guest.receive(limit).unwrap();
+                guest.send(Side::Guest, &frame).unwrap();
+            }
+        });
+        for i in 0..1000 {
+            let frame = request(&format!("{i}"));
+            lane.send(Side::Parent, &frame).unwrap();
+            assert!(lane.wait(Side::Parent, Some(Duration::from_secs(10)), || lane.holds(Side::Parent)));
+            assert_eq!(lane.receive(limit).unwrap(), frame);
+        }
+        echo.join().unwrap();
+    }
+
+    #[test]
+    fn oversized_frames_and_forged_lengths_are_refused() {
+        let (lane, _fd) = Lane::create(64).unwrap();
+        let big = request(&"x".repeat(lane.capacity() + 1));
+        assert!(matches!(lane.send(Side::Parent, &big), Err(WireError::TooLarge { .. })));
+        lane.header().length.store(u64::MAX, SeqCst);
+        assert!(matches!(lane.receive(FrameLimit::new(1 << 20)), Err(WireError::TooLarge { .. })));
+        lane.header().length.store(3, SeqCst);
+        assert!(lane.receive(FrameLimit::new(1 << 20)).is_err());
+    }
+
+    #[test]
+    fn a_wait_gives_up_after_its_timeout() {
+        let (lane, _fd) = Lane::create(64).unwrap();
+        assert!(!lane.wait(Side::Parent, Some(Duration::from_millis(20)), || false));
+    }
+
+    #[test]
+    fn the_region_cannot_be_shrunk() {
+        let (_lane, fd) = Lane::create(1 << 16).unwrap();
+        // SAFETY: a plain system call on a descriptor this test owns.
+        assert_eq!(unsafe { libc::ftruncate(fd.as_raw_fd(), 0) }, -1);
+    }
+}
