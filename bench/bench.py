@@ -193,12 +193,16 @@ def main() -> None:
     # The practical floor for returning data to Python: parsing the same data from JSON text.
     json_floor = measure(lambda: json.loads(json_text))
 
+    # Each backend against each rival, and every backend against the first (native): the
+    # price of the process boundary.
+    pairs = [(mine, rival) for mine in jscells for rival in rivals]
+    pairs += [(other, jscells[0]) for other in jscells[1:]]
     header = ["case", *(library.name for library in libraries)]
-    header += [f"{mine.name} / {rival.name}" for mine in jscells for rival in rivals]
+    header += [f"{mine.name} / {base.name}" for mine, base in pairs]
     rows = []
     for case, _ in CASES:
         row = [case, *(duration(times[case][library.name]) for library in libraries)]
-        row += [ratio(times[case][mine.name], times[case][rival.name]) for mine in jscells for rival in rivals]
+        row += [ratio(times[case][mine.name], times[case][base.name]) for mine, base in pairs]
         rows.append(row)
     print_table(header, rows)
     for case, _ in CASES:

@@ -259,6 +259,7 @@ impl Shared {
         self.kill();
         // A caller waiting on the lane learns of it now rather than at its next look.
         self.lane.ring(Side::Parent);
+        let _ = self.completions.send(Inbound::Close);
         let in_flight: Vec<InFlight> = self.in_flight.lock().unwrap().drain().map(|(_, f)| f).collect();
         for request in in_flight {
             (request.reply)(Err(EngineError::Terminated(reason.clone())));
@@ -379,18 +380,15 @@ fn serve_call(host: &EngineHost, frame: WireFrame, completions: &mpsc::Sender<In
 }
 
 /// Send async completions and module sources to the guest as they arrive, from any thread,
-/// until the guest is gone (a handler may never answer: that must not keep this thread).
+/// until the guest is gone (`end` says so with `Close`; a handler that never answers must not
+/// keep this thread).
 fn forward_completions(shared: &Shared, completions: Receiver<Inbound>) {
-    loop {
-        let completion = match completions.recv_timeout(POLL) {
-            Ok(completion) => completion,
-            Err(mpsc::RecvTimeoutError::Timeout) if shared.termination.lock().unwrap().is_none() => continue,
-            Err(_) => return,
-        };
+    while let Ok(completion) = completions.recv() {
         let frame = match completion {
             Inbound::Completion { call, result } => WireFrame::AsyncComplete { call, result },
             Inbound::ModuleSource { key, result } => WireFrame::ModuleSource { key, result },
-            _ => continue,
+            Inbound::Close => return,
+            Inbound::Request { .. } | Inbound::Wake => continue,
         };
         if shared.send(&frame).is_err() {
             return;
