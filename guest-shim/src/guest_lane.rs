@@ -22,6 +22,11 @@ pub struct GuestLane {
 /// The parent is trusted: its frames are bounded only by the wire's own maximum.
 const FROM_PARENT: usize = MAX_FRAME_BYTES;
 
+/// The guest waits for its trusted parent as long as it takes (the parent kills it if need be).
+fn never() -> bool {
+    false
+}
+
 impl GuestLane {
     pub fn new(lane: Lane) -> Self {
         GuestLane { lane: Arc::new(lane), answering: Arc::default() }
@@ -37,12 +42,11 @@ impl GuestLane {
         self.answering.load(Ordering::SeqCst)
     }
 
-    /// A synchronous call to the parent through the lane; `Err(TooLarge)`, with nothing sent,
-    /// when the frame does not fit, so the caller can use the socket instead.
+    /// A frame to the parent's caller on the lane, and its answer.
     pub fn call(&self, frame: &WireFrame) -> Result<WireFrame, WireError> {
-        self.lane.send(Side::Guest, frame)?;
-        self.lane.wait(Side::Guest, None, || self.lane.holds(Side::Guest));
-        self.lane.receive(FrameLimit::new(FROM_PARENT))
+        self.lane.send(Side::Guest, frame, &never)?;
+        self.lane.await_turn(Side::Guest, &never)?;
+        self.lane.receive(Side::Guest, FrameLimit::new(FROM_PARENT), &never)
     }
 
     fn has_request(&self) -> bool {
@@ -51,7 +55,7 @@ impl GuestLane {
 
     /// The request the parent handed over, with a reply that hands the lane back.
     fn take_request(&self) -> Result<Inbound, WireError> {
-        match self.lane.receive(FrameLimit::new(FROM_PARENT))? {
+        match self.lane.receive(Side::Guest, FrameLimit::new(FROM_PARENT), &never)? {
             WireFrame::Request { id, request } => {
                 self.answering.store(true, Ordering::SeqCst);
                 let lane = self.clone();
@@ -63,10 +67,10 @@ impl GuestLane {
 
     fn reply(&self, id: u64, result: Result<Response, EngineError>) {
         self.answering.store(false, Ordering::SeqCst);
-        if let Err(error) = self.lane.send(Side::Guest, &WireFrame::Reply { id, result }) {
-            // Only a reply larger than any frame fails here; the caller must still hear.
+        if let Err(error) = self.lane.send(Side::Guest, &WireFrame::Reply { id, result }, &never) {
+            // Only a reply past the wire's maximum fails here; the caller must still hear.
             let result = Err(EngineError::InvalidRequest(format!("the result cannot be sent: {error}")));
-            let _ = self.lane.send(Side::Guest, &WireFrame::Reply { id, result });
+            let _ = self.lane.send(Side::Guest, &WireFrame::Reply { id, result }, &never);
         }
     }
 }

@@ -64,27 +64,22 @@ impl WireHost {
     /// there, so the parent handles it before the reply that follows (console output is logged
     /// by the time `eval` returns, as in the native backend).
     fn notify(&self, frame: &WireFrame) -> Result<(), HostError> {
-        if self.lane.is_answering() {
-            match self.lane.call(frame) {
-                Ok(WireFrame::Noted) => return Ok(()),
-                Ok(other) => return Err(unexpected(other)),
-                Err(WireError::TooLarge { .. }) => {}
-                Err(error) => return Err(unreachable_host(error)),
-            }
+        if !self.lane.is_answering() {
+            return self.send(frame);
         }
-        self.send(frame)
+        match self.lane.call(frame).map_err(unreachable_host)? {
+            WireFrame::Noted => Ok(()),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Send the synchronous call `make(call id)` and wait for the parent's answer: through the
-    /// lane while the parent's caller serves it there, else (or when it does not fit) the socket.
+    /// lane while the parent's caller serves it there, else through the socket.
     fn exchange(&self, make: impl FnOnce(u64) -> WireFrame) -> Result<WireFrame, HostError> {
         let call = self.waiting.lock().unwrap().next_call();
         let frame = make(call);
         if self.lane.is_answering() {
-            match self.lane.call(&frame) {
-                Err(WireError::TooLarge { .. }) => {}
-                answer => return answer.map_err(unreachable_host),
-            }
+            return self.lane.call(&frame).map_err(unreachable_host);
         }
         let (tx, answer) = mpsc::channel();
         self.waiting.lock().unwrap().answers.insert(call, tx);

@@ -26,7 +26,7 @@ use jscell_engine::{
 
 use crate::backend::{request_and_wait, Backend};
 use crate::capability_host::{CapabilityHost, EngineHost};
-use crate::lane::{Lane, Side};
+use crate::lane::{Lane, Side, LANE_BUFFER_BYTES};
 use crate::native::EngineThreadWrapper;
 use crate::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame};
 
@@ -112,9 +112,7 @@ impl HardenedBackend {
         // A frame carries at most one value within the conversion limit, plus its envelope.
         let limit = FrameLimit::new(config.limits.max_bytes.saturating_mul(2).saturating_add(FRAME_ENVELOPE));
         let (parent_end, guest_end) = UnixStream::pair().map_err(|source| spawn_error(&options, source))?;
-        // As large as any frame, so a blocking request never needs the socket; the pages are
-        // only backed once written.
-        let (lane, lane_fd) = Lane::create(limit.bytes()).map_err(|source| spawn_error(&options, source))?;
+        let (lane, lane_fd) = Lane::create(LANE_BUFFER_BYTES).map_err(|source| spawn_error(&options, source))?;
         let mut command = Command::new(&options.guest_path);
         command.env_clear().current_dir("/").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
         let inherited = [(guest_end.as_raw_fd(), GUEST_WIRE_FD), (lane_fd.as_raw_fd(), GUEST_LANE_FD)];
@@ -426,77 +424,71 @@ fn rss_bytes(pid: u32) -> Option<u64> {
 }
 
 impl HardenedBackend {
-    /// A blocking request through the lane, serving the guest's synchronous calls on this
-    /// thread until the reply comes. `Err(request)` when the lane cannot take it (another
-    /// caller holds it, or the frame does not fit): the socket path serves it instead.
+    /// A blocking request through the lane, serving the guest's calls on this thread until the
+    /// reply comes. `Err(request)` while another call holds the lane: the socket serves it.
     fn request_on_lane(&self, request: Request) -> Result<Result<Response, EngineError>, Request> {
-        let Ok(mut user) = self.lane_user.try_lock() else { return Err(request) };
-        if user.is_some() {
-            return Err(request);
+        {
+            let Ok(mut user) = self.lane_user.try_lock() else { return Err(request) };
+            if user.is_some() {
+                return Err(request);
+            }
+            *user = Some(std::thread::current().id());
         }
-        let lane = &self.shared.lane;
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let deadline = request_timeout(&request).map(|t| Instant::now() + t + GRACE);
-        if !lane.holds(Side::Parent) {
-            let reason = "the guest took the lane out of turn; it was killed";
-            return Ok(Err(self.shared.fail(reason.into())));
-        }
-        let frame = WireFrame::Request { id, request };
-        if let Err(error) = lane.send(Side::Parent, &frame) {
-            return match (error, frame) {
-                (WireError::TooLarge { .. }, WireFrame::Request { request, .. }) => Err(request),
-                (error, _) => Ok(Err(EngineError::InvalidRequest(error.to_string()))),
-            };
-        }
-        *user = Some(std::thread::current().id());
-        drop(user);
-        let result = self.serve_lane(id, deadline);
+        let result = self.exchange_on_lane(request);
         *self.lane_user.lock().unwrap() = None;
         Ok(result)
     }
 
-    /// Wait for the reply to lane request `id`, answering the guest's calls in between.
-    fn serve_lane(&self, id: u64, deadline: Option<Instant>) -> Result<Response, EngineError> {
+    fn exchange_on_lane(&self, request: Request) -> Result<Response, EngineError> {
         let (shared, lane) = (&self.shared, &self.shared.lane);
         let host = EngineHost(shared.capabilities.clone());
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        let deadline = request_timeout(&request).map(|t| Instant::now() + t + GRACE);
+        // Stop waiting for the guest once the runtime ended or the request's time ran out.
+        let abandon = || shared.is_ended() || deadline.is_some_and(|deadline| deadline <= Instant::now());
+        if !lane.holds(Side::Parent) {
+            return Err(shared.fail("the guest took the lane out of turn; it was killed".into()));
+        }
+        let mut outgoing = WireFrame::Request { id, request };
         loop {
-            let handed_over = lane.wait(Side::Parent, Some(POLL), || lane.holds(Side::Parent) || shared.is_ended());
-            if let Some(reason) = self.termination() {
-                return Err(EngineError::Terminated(reason));
-            }
-            if !handed_over {
-                if deadline.is_some_and(|deadline| deadline <= Instant::now()) {
-                    return Err(shared.fail(OVERDUE.into()));
-                }
-                continue;
-            }
-            let frame = match lane.receive(shared.limit) {
-                Ok(frame) => frame,
-                Err(error) => return Err(shared.fail(format!("the guest broke the wire protocol: {error}"))),
-            };
-            let answer = match serve_call(&host, frame, &shared.completions) {
-                Served::NotACall(WireFrame::Reply { id: replied, result }) if replied == id => return result,
-                Served::Answer(answer) => Ok(answer),
-                Served::Handled => Ok(WireFrame::Noted),
-                Served::NotACall(other) => Err(other),
-            };
-            let sent = match answer {
-                Ok(answer) => lane.send(Side::Parent, &answer).or_else(|error| match answer {
-                    // A handler's value too large for any frame fails the call, not the runtime.
+            match lane.send(Side::Parent, &outgoing, &abandon) {
+                Ok(()) => {}
+                // Only a value past the wire's maximum cannot be encoded: it fails its own call.
+                Err(WireError::Unencodable(why)) => match outgoing {
                     WireFrame::HostReply { call, .. } => {
-                        let result = Err(HostError::error(format!("the host function's result is too large: {error}")));
-                        lane.send(Side::Parent, &WireFrame::HostReply { call, result })
+                        let why = format!("the host function's result cannot be passed to the guest: {why}");
+                        outgoing = WireFrame::HostReply { call, result: Err(HostError::error(why)) };
+                        continue;
                     }
-                    _ => Err(error),
-                }),
-                Err(other) => {
+                    _ => return Err(EngineError::InvalidRequest(format!("the request cannot be passed to the guest: {why}"))),
+                },
+                Err(error) => return Err(self.lane_failure(error)),
+            }
+            let frame = lane
+                .await_turn(Side::Parent, &abandon)
+                .and_then(|()| lane.receive(Side::Parent, shared.limit, &abandon))
+                .map_err(|error| self.lane_failure(error))?;
+            outgoing = match serve_call(&host, frame, &shared.completions) {
+                Served::NotACall(WireFrame::Reply { id: replied, result }) if replied == id => return result,
+                Served::Answer(answer) => answer,
+                Served::Handled => WireFrame::Noted,
+                Served::NotACall(other) => {
                     let reason = format!("the guest broke the wire protocol: a {} frame on the lane", frame_name(&other));
                     return Err(shared.fail(reason));
                 }
             };
-            if let Err(error) = sent {
-                return Err(shared.fail(format!("cannot answer the guest: {error}")));
-            }
+        }
+    }
+
+    /// What a failed lane exchange costs the caller: the runtime's end when it ended, else the
+    /// guest is killed, for its silence past the deadline or for what it sent.
+    fn lane_failure(&self, error: WireError) -> EngineError {
+        if let Some(reason) = self.termination() {
+            return EngineError::Terminated(reason);
+        }
+        match error {
+            WireError::Closed => self.shared.fail(OVERDUE.into()),
+            error => self.shared.fail(format!("the guest broke the wire protocol: {error}")),
         }
     }
 }

@@ -4,13 +4,14 @@
 //! Waking a thread in another process costs tens of microseconds on small virtual machines,
 //! while handing over a buffer in shared memory that the other side is polling costs well under
 //! one. So a blocking caller and the guest's engine pass frames through one buffer, taking
-//! turns, and sleep on a futex only after polling briefly. Everything else, and any frame that
-//! does not fit, goes over the socket.
+//! turns, and sleep on a futex only after polling briefly. A frame larger than the buffer
+//! crosses in chunks, each acknowledged by handing the turn back. The buffer is small and fixed
+//! because shared pages escape the guest's memory cap (`RLIMIT_DATA` counts private memory only).
 //!
-//! The guest is hostile and can write this memory at any time. The parent therefore reads a
-//! frame's length once, bounds it, copies the bytes out before decoding them, and never forms a
-//! reference into the buffer; the region is sealed so the guest cannot shrink it under the
-//! parent (which would fault the parent on access).
+//! The guest is hostile and can write this memory at any time. The parent therefore reads each
+//! length once, bounds it, copies the bytes out before decoding them, and never forms a
+//! reference into the buffer; every wait for the guest can be abandoned; the region is sealed
+//! so the guest cannot shrink it under the parent (which would fault the parent on access).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -45,18 +46,21 @@ struct Header {
     bell: [AtomicU32; 2],
     /// Whether that side sleeps, so a ring costs no system call while it polls.
     sleeping: [AtomicU32; 2],
-    /// Bytes of the frame in the buffer.
+    /// Bytes of the whole frame being passed.
+    total: AtomicU64,
+    /// Bytes of it in the buffer now.
     length: AtomicU64,
 }
 
-/// The buffer starts one page in, so the pages released after a large frame are whole.
+/// The buffer starts one page in, after the header.
 const BUFFER_OFFSET: usize = 4096;
-/// Buffer pages kept after a larger frame: one large value must not pin memory for the life of
-/// the runtime.
-const RETAINED: usize = 1 << 20;
+/// The buffer's size: most frames fit whole; larger ones cost a handover per chunk.
+pub const LANE_BUFFER_BYTES: usize = 1 << 20;
 /// How long a side polls before it sleeps. A caller's next request or a handler's answer
 /// usually comes within this; the bound keeps an idle runtime from burning a core.
 const POLL_BEFORE_SLEEP: Duration = Duration::from_micros(50);
+/// How often a side waiting for the other asks whether to give up.
+const RECHECK: Duration = Duration::from_millis(50);
 
 pub struct Lane {
     base: NonNull<u8>,
@@ -142,45 +146,73 @@ impl Lane {
         self.header().turn.load(SeqCst) == side as u32
     }
 
-    /// Put `frame` in the buffer and hand the turn to the other side. `from` must hold the turn.
-    /// A frame larger than the buffer is refused with `TooLarge` and nothing changes.
-    pub fn send(&self, from: Side, frame: &WireFrame) -> Result<(), WireError> {
+    /// Pass `frame` to the other side, which must be receiving: in one handover when it fits
+    /// the buffer, else chunk by chunk. `from` must hold the turn. A wait for an acknowledgement
+    /// ends with `Closed` once `abandon()` holds.
+    pub fn send(&self, from: Side, frame: &WireFrame, abandon: &dyn Fn() -> bool) -> Result<(), WireError> {
         let bytes = encode_payload(frame)?;
-        if bytes.len() > self.capacity() {
-            return Err(WireError::TooLarge { length: bytes.len(), limit: self.capacity() });
-        }
-        // SAFETY: the bytes fit the buffer; no reference to shared memory is formed.
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.buffer(), bytes.len()) };
         let header = self.header();
-        header.length.store(bytes.len() as u64, SeqCst);
-        header.turn.store(from.other() as u32, SeqCst);
-        self.ring(from.other());
-        Ok(())
+        let mut sent = 0;
+        loop {
+            let chunk = (bytes.len() - sent).min(self.capacity());
+            // SAFETY: the chunk fits the buffer; no reference to shared memory is formed.
+            unsafe { std::ptr::copy_nonoverlapping(bytes[sent..].as_ptr(), self.buffer(), chunk) };
+            header.total.store(bytes.len() as u64, SeqCst);
+            header.length.store(chunk as u64, SeqCst);
+            sent += chunk;
+            self.hand_over(from.other());
+            if sent == bytes.len() {
+                return Ok(());
+            }
+            self.await_turn(from, abandon)?;
+        }
     }
 
-    /// Take the frame handed over to the caller's side (call only while holding the turn).
-    pub fn receive(&self, limit: FrameLimit) -> Result<WireFrame, WireError> {
-        // Read once: the other side may change it while this side copies.
-        let claimed = self.header().length.load(SeqCst);
-        let bound = self.capacity().min(limit.bytes());
-        let length = usize::try_from(claimed).ok().filter(|length| *length <= bound);
-        let length = length.ok_or(WireError::TooLarge { length: claimed.try_into().unwrap_or(usize::MAX), limit: bound })?;
-        let mut bytes = vec![0u8; length];
-        // SAFETY: `length` is within the buffer; the copy only reads plain bytes.
-        unsafe { std::ptr::copy_nonoverlapping(self.buffer(), bytes.as_mut_ptr(), length) };
-        if length > RETAINED {
-            self.release_beyond_retained(length);
+    /// Take the frame the other side is passing (call while holding the turn), acknowledging
+    /// each chunk but the last. Lengths are checked against `limit` and the buffer; a wait for
+    /// the next chunk ends with `Closed` once `abandon()` holds.
+    pub fn receive(&self, to: Side, limit: FrameLimit, abandon: &dyn Fn() -> bool) -> Result<WireFrame, WireError> {
+        let header = self.header();
+        // Each length is read once: the other side may change it while this side copies.
+        let claimed = usize::try_from(header.total.load(SeqCst)).unwrap_or(usize::MAX);
+        if claimed > limit.bytes() {
+            return Err(WireError::TooLarge { length: claimed, limit: limit.bytes() });
         }
-        decode_payload(&bytes, limit)
+        let total = claimed;
+        let mut bytes = vec![0u8; total];
+        let mut received = 0;
+        loop {
+            let chunk = usize::try_from(header.length.load(SeqCst)).unwrap_or(usize::MAX);
+            if chunk == 0 || chunk > self.capacity() || chunk > total - received {
+                return Err(WireError::Malformed(format!("a chunk of {chunk} bytes at {received} of {total}")));
+            }
+            // SAFETY: `chunk` is within the buffer and within `bytes`; plain bytes are copied.
+            unsafe { std::ptr::copy_nonoverlapping(self.buffer(), bytes[received..].as_mut_ptr(), chunk) };
+            received += chunk;
+            if received == total {
+                return decode_payload(&bytes, limit);
+            }
+            self.hand_over(to.other());
+            self.await_turn(to, abandon)?;
+        }
     }
 
-    /// Give the pages of a large frame back to the system (the region reads as zeros there).
-    fn release_beyond_retained(&self, length: usize) {
-        // SAFETY: the range lies inside the mapping and starts on a page boundary.
-        unsafe {
-            let start = self.buffer().add(RETAINED);
-            libc::madvise(start.cast(), length - RETAINED, libc::MADV_REMOVE);
+    /// Wait until `side` holds the turn; `Closed` once `abandon()` holds first.
+    pub fn await_turn(&self, side: Side, abandon: &dyn Fn() -> bool) -> Result<(), WireError> {
+        loop {
+            self.wait(side, Some(RECHECK), || self.holds(side) || abandon());
+            if self.holds(side) {
+                return Ok(());
+            }
+            if abandon() {
+                return Err(WireError::Closed);
+            }
         }
+    }
+
+    fn hand_over(&self, to: Side) {
+        self.header().turn.store(to as u32, SeqCst);
+        self.ring(to);
     }
 
     /// Wake `side` if it waits.
@@ -263,36 +295,55 @@ mod tests {
         WireFrame::Request { id: 1, request: Request::Eval { source: source.into(), timeout: None, wait: Wait::Blocking } }
     }
 
+    fn never() -> bool {
+        false
+    }
+
+    /// Frames of every size, including many times the buffer, pass whole in both directions.
     #[test]
-    fn frames_pass_between_threads_in_turn() {
-        let (lane, fd) = Lane::create(1 << 16).unwrap();
+    fn frames_pass_between_threads_in_turn_whole_or_in_chunks() {
+        let (lane, fd) = Lane::create(64).unwrap();
         let guest = Lane::open(fd).unwrap();
-        let limit = FrameLimit::new(1 << 16);
+        let limit = FrameLimit::new(1 << 20);
         let echo = std::thread::spawn(move || {
-            for _ in 0..1000 {
-                assert!(guest.wait(Side::Guest, Some(Duration::from_secs(10)), || guest.holds(Side::Guest)));
-                let frame = guest.receive(limit).unwrap();
-                guest.send(Side::Guest, &frame).unwrap();
+            for _ in 0..300 {
+                guest.await_turn(Side::Guest, &never).unwrap();
+                let frame = guest.receive(Side::Guest, limit, &never).unwrap();
+                guest.send(Side::Guest, &frame, &never).unwrap();
             }
         });
-        for i in 0..1000 {
-            let frame = request(&format!("{i}"));
-            lane.send(Side::Parent, &frame).unwrap();
-            assert!(lane.wait(Side::Parent, Some(Duration::from_secs(10)), || lane.holds(Side::Parent)));
-            assert_eq!(lane.receive(limit).unwrap(), frame);
+        for i in 0..300 {
+            let frame = request(&"é".repeat(i * 40));
+            lane.send(Side::Parent, &frame, &never).unwrap();
+            lane.await_turn(Side::Parent, &never).unwrap();
+            assert_eq!(lane.receive(Side::Parent, limit, &never).unwrap(), frame);
         }
         echo.join().unwrap();
     }
 
     #[test]
-    fn oversized_frames_and_forged_lengths_are_refused() {
+    fn forged_lengths_are_refused() {
         let (lane, _fd) = Lane::create(64).unwrap();
-        let big = request(&"x".repeat(lane.capacity() + 1));
-        assert!(matches!(lane.send(Side::Parent, &big), Err(WireError::TooLarge { .. })));
-        lane.header().length.store(u64::MAX, SeqCst);
-        assert!(matches!(lane.receive(FrameLimit::new(1 << 20)), Err(WireError::TooLarge { .. })));
-        lane.header().length.store(3, SeqCst);
-        assert!(lane.receive(FrameLimit::new(1 << 20)).is_err());
+        let limit = FrameLimit::new(1 << 20);
+        let header = lane.header();
+        header.total.store(u64::MAX, SeqCst);
+        assert!(matches!(lane.receive(Side::Parent, limit, &never), Err(WireError::TooLarge { .. })));
+        let capacity = lane.capacity() as u64;
+        for (total, chunk) in [(100, 0), (capacity + 10, capacity + 1), (10, 11), (3, 3)] {
+            header.total.store(total, SeqCst);
+            header.length.store(chunk, SeqCst);
+            assert!(lane.receive(Side::Parent, limit, &never).is_err(), "total {total}, chunk {chunk}");
+        }
+    }
+
+    /// A receiver that stops acknowledging cannot hold the sender forever.
+    #[test]
+    fn a_stalled_transfer_is_abandoned() {
+        let (lane, _fd) = Lane::create(64).unwrap();
+        let give_up_at = Instant::now() + Duration::from_millis(100);
+        let abandon = || Instant::now() >= give_up_at;
+        let larger = request(&"x".repeat(lane.capacity() * 2));
+        assert!(matches!(lane.send(Side::Parent, &larger, &abandon), Err(WireError::Closed)));
     }
 
     #[test]
