@@ -213,7 +213,29 @@ def main() -> None:
     print(f"\njson.loads of the same 20,000 objects: {duration(json_floor)}")
     for mine in jscells:
         print(f"{mine.name}, 20,000 objects vs json.loads: {ratio(times[ITEMS_CASE][mine.name], json_floor)}")
+    warm_pool()
     module_graph()
+
+
+WARM_SPACING = 0.02
+
+
+def warm_pool() -> None:
+    """Hardened create + eval + close with and without a warm guest pool, each creation
+    WARM_SPACING apart (as requests arrive), so the pool can refill in between."""
+    print(f"\nhardened create + eval('1') + close, one every {WARM_SPACING * 1000:.0f} ms (median of 40):")
+    for warm in (0, 1):
+        config = jscell.RuntimeConfig(backend="hardened", warm_guests=warm)
+        jscell.Runtime(config).close()
+        samples = []
+        for _ in range(40):
+            time.sleep(WARM_SPACING)
+            start = time.perf_counter()
+            runtime = jscell.Runtime(config)
+            runtime.eval("1")
+            runtime.close()
+            samples.append(time.perf_counter() - start)
+        print(f"  warm_guests={warm}: {statistics.median(samples) * 1000:.2f} ms")
 
 
 MODULES = 200

@@ -33,8 +33,9 @@ pub fn set_jitless() {
     v8::V8::set_flags_from_string("--jitless");
 }
 
-/// Initialise V8 once per process, before the first isolate.
-fn init_v8() {
+/// Initialise V8 for this process now rather than with the first engine (a hardened guest
+/// waiting in a pool does it ahead). Later calls do nothing.
+pub fn init_v8() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
         v8::V8::set_flags_from_string(V8_FLAGS);

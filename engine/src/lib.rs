@@ -21,7 +21,7 @@ mod watchdog;
 
 pub use config::{deep, ConversionLimits, EngineConfig, ENGINE_THREAD_STACK};
 pub use convert::{Build, ReadError, SerializedReader};
-pub use engine::{set_jitless, Engine, EngineHandle};
+pub use engine::{init_v8, set_jitless, Engine, EngineHandle};
 pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason};
 pub use exception::NON_ERROR_THROW;
 pub use host::{AsyncReply, ConsoleLevel, Host};

@@ -1,7 +1,8 @@
 //! The hardened backend's engine process (`jscell-guest`). The parent starts it with an empty
-//! environment, the wire socket as descriptor 3 and the lane's region as descriptor 4. In
-//! order: read the parent's start frame, map the lane, put the sandbox in place, start the
-//! engine, then serve the wire and the lane until the parent closes the wire.
+//! environment, the wire socket as stdin and the lane's region as stdout. In order: make the
+//! process die with its parent, read the parent's `Prepare` frame, map the lane, put the sandbox in place, start V8;
+//! then (possibly much later: a guest may wait in a pool) read `Start`, create the engine, and
+//! serve the wire and the lane until the parent closes the wire.
 
 #[cfg(feature = "fault-injection")]
 mod fault_injection;
@@ -50,6 +51,12 @@ const STARTUP_FAILED: u8 = 2;
 /// The guest's whole life; both binaries (`jscell-guest`, and `jscell-guest-faulty` with the
 /// test-only fault hook) are this function.
 pub fn run() -> ExitCode {
+    // No orphans: first thing, die with the parent. A parent already gone left the wire
+    // closed, so the first read below ends the guest.
+    // SAFETY: prctl with constant arguments.
+    if unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) } == -1 {
+        return ExitCode::from(STARTUP_FAILED);
+    }
     // SAFETY: the parent hands this descriptor over for the guest's sole use.
     let socket = unsafe { UnixStream::from_raw_fd(WIRE_FD) };
     match serve(socket) {
@@ -61,9 +68,9 @@ pub fn run() -> ExitCode {
 
 fn serve(socket: UnixStream) -> Result<(), String> {
     let limit = FrameLimit::new(MAX_FRAME_BYTES);
-    let (config, max_process_memory, jitless) = match FrameReader::new(&socket, limit).read() {
-        Ok(WireFrame::Start { config, max_process_memory, jitless }) => (config, max_process_memory, jitless),
-        other => return Err(format!("expected the start frame, got {other:?}")),
+    let (max_process_memory, jitless) = match FrameReader::new(&socket, limit).read() {
+        Ok(WireFrame::Prepare { max_process_memory, jitless }) => (max_process_memory, jitless),
+        other => return Err(format!("expected the prepare frame, got {other:?}")),
     };
     // SAFETY: the parent hands this descriptor over for the guest's sole use.
     let lane = Lane::open(unsafe { OwnedFd::from_raw_fd(LANE_FD) }).map_err(|e| format!("cannot map the lane: {e}"));
@@ -77,12 +84,17 @@ fn serve(socket: UnixStream) -> Result<(), String> {
         }
     };
     let (lane, layers) = layers;
-    let socket = Arc::new(socket);
-    let reader = FrameReader::new(SharedSocket(socket.clone()), limit);
-    let writer = Arc::new(Mutex::new(SharedSocket(socket)));
     if jitless {
         jscell_engine::set_jitless();
     }
+    jscell_engine::init_v8();
+    let config = match FrameReader::new(&socket, limit).read() {
+        Ok(WireFrame::Start { config }) => config,
+        other => return Err(format!("expected the start frame, got {other:?}")),
+    };
+    let socket = Arc::new(socket);
+    let reader = FrameReader::new(SharedSocket(socket.clone()), limit);
+    let writer = Arc::new(Mutex::new(SharedSocket(socket)));
     // The engine runs on a thread with the stack its conversions need, as in the native backend.
     let engine_thread = std::thread::Builder::new()
         .name("jscell-guest-engine".into())

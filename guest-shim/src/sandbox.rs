@@ -6,10 +6,11 @@ use std::io;
 
 use crate::syscall_policy;
 
-/// The descriptor the parent passes the wire socket on; every other one is closed.
-pub const WIRE_FD: i32 = 3;
-/// The descriptor the parent passes the lane's memory on; mapped and closed before the sandbox.
-pub const LANE_FD: i32 = 4;
+/// The descriptor the parent passes the wire socket on (stdin); every other one is closed.
+pub const WIRE_FD: i32 = 0;
+/// The descriptor the parent passes the lane's memory on (stdout); mapped and closed before
+/// the sandbox.
+pub const LANE_FD: i32 = 1;
 
 /// Open files the guest may have: the wire socket, and what V8's threads need (none of
 /// them can open anything new once the syscall filter is in place).
@@ -68,13 +69,9 @@ fn check(result: libc::c_int) -> io::Result<()> {
 }
 
 fn close_inherited_fds(_: &Policy) -> io::Result<bool> {
-    // SAFETY: closes descriptors this process does not use; the wire socket stays open.
+    // SAFETY: closes descriptors this process does not use (stderr, which points at
+    // /dev/null, among them); the wire socket stays open.
     check(unsafe { libc::syscall(libc::SYS_close_range, WIRE_FD as u32 + 1, u32::MAX, 0) } as libc::c_int)?;
-    for fd in 0..WIRE_FD {
-        // stdin/stdout/stderr point at /dev/null; closing them is the stronger guarantee.
-        // SAFETY: as above.
-        unsafe { libc::close(fd) };
-    }
     Ok(true)
 }
 

@@ -8,12 +8,10 @@
 //! the cause.
 
 use std::collections::HashMap;
-use std::io::{self, ErrorKind};
-use std::os::fd::AsRawFd;
+use std::io::ErrorKind;
 use std::os::unix::net::UnixStream;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
@@ -26,14 +24,12 @@ use jscell_engine::{
 
 use crate::backend::{request_and_wait, Backend};
 use crate::capability_host::{CapabilityHost, EngineHost};
-use crate::lane::{Lane, Side, LANE_BUFFER_BYTES};
+use crate::guest_pool;
+use crate::guest_process::{GuestOptions, PreparedGuest, SpawnError};
+use crate::lane::{Lane, Side};
 use crate::native::EngineThreadWrapper;
 use crate::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame};
 
-/// The descriptors the guest expects the wire and the lane on (`jscell-guest`'s `WIRE_FD`,
-/// `LANE_FD`).
-const GUEST_WIRE_FD: i32 = 3;
-const GUEST_LANE_FD: i32 = 4;
 /// How long the guest may take to start (spawn, sandbox, V8, bootstrap).
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long past a request's own timeout the guest may stay silent before it is killed.
@@ -47,11 +43,6 @@ const POLL: Duration = Duration::from_millis(50);
 /// Why a guest was killed for silence.
 const OVERDUE: &str = "the guest did not answer within its timeout plus a grace period; it was killed";
 
-pub struct GuestOptions {
-    pub guest_path: PathBuf,
-    pub max_process_memory: Option<u64>,
-    pub jitless: bool,
-}
 
 /// What the parent knows of a guest, for `get_stats()`.
 #[derive(Debug, Clone)]
@@ -94,8 +85,8 @@ pub struct HardenedBackend {
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot start the guest {path}: {source}")]
-    Spawn { path: String, source: io::Error },
+    #[error(transparent)]
+    Spawn(#[from] SpawnError),
     #[error("the guest failed to start: {0}")]
     Guest(String),
     #[error(transparent)]
@@ -103,46 +94,40 @@ pub enum StartError {
 }
 
 impl HardenedBackend {
+    /// Start a runtime on a guest: a warm one from the pool when one is waiting, else a new
+    /// one; then keep `warm_guests` ready for the next runtime with these options.
     pub fn start(
         config: EngineConfig,
         capabilities: Arc<CapabilityHost>,
         options: GuestOptions,
+        warm_guests: usize,
+        wrap_thread: EngineThreadWrapper,
+    ) -> Result<Self, StartError> {
+        let started = match guest_pool::take(&options) {
+            Some(warm) => match Self::start_on(warm, config.clone(), capabilities.clone(), &options, wrap_thread) {
+                // A warm guest may have died while it waited (or just before it was taken).
+                Err(StartError::Guest(_)) => Self::start_on(PreparedGuest::spawn(&options)?, config, capabilities, &options, wrap_thread),
+                other => other,
+            },
+            None => Self::start_on(PreparedGuest::spawn(&options)?, config, capabilities, &options, wrap_thread),
+        };
+        if started.is_ok() {
+            guest_pool::refill(&options, warm_guests);
+        }
+        started
+    }
+
+    fn start_on(
+        guest: PreparedGuest,
+        config: EngineConfig,
+        capabilities: Arc<CapabilityHost>,
+        options: &GuestOptions,
         wrap_thread: EngineThreadWrapper,
     ) -> Result<Self, StartError> {
         // A frame carries at most one value within the conversion limit, plus its envelope.
         let limit = FrameLimit::new(config.limits.max_bytes.saturating_mul(2).saturating_add(FRAME_ENVELOPE));
-        let (parent_end, guest_end) = UnixStream::pair().map_err(|source| spawn_error(&options, source))?;
-        let (lane, lane_fd) = Lane::create(LANE_BUFFER_BYTES).map_err(|source| spawn_error(&options, source))?;
-        let mut command = Command::new(&options.guest_path);
-        command.env_clear().current_dir("/").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
-        let inherited = [(guest_end.as_raw_fd(), GUEST_WIRE_FD), (lane_fd.as_raw_fd(), GUEST_LANE_FD)];
-        // SAFETY: between fork and exec only async-signal-safe calls are made: fcntl, dup2,
-        // prctl.
-        unsafe {
-            command.pre_exec(move || {
-                // Move both above the targets first, so placing one cannot overwrite the other;
-                // the copies close on exec, the placed descriptors stay open.
-                let mut moved = [0; 2];
-                for (slot, (fd, _)) in moved.iter_mut().zip(inherited) {
-                    *slot = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
-                    if *slot == -1 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                for (fd, (_, target)) in moved.into_iter().zip(inherited) {
-                    if libc::dup2(fd, target) == -1 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                // If this process dies, so does the guest: no orphans.
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
-                    return Err(io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = command.spawn().map_err(|source| spawn_error(&options, source))?;
-        drop((guest_end, lane_fd));
+        let PreparedGuest { child, wire: parent_end, lane } = guest;
+        let spawn_error = |source| StartError::Spawn(SpawnError { path: options.guest_path.display().to_string(), source });
         let pid = child.id();
         let (completions_tx, completions) = mpsc::channel();
         let shared = Arc::new(Shared {
@@ -150,12 +135,12 @@ impl HardenedBackend {
             capabilities,
             lane,
             limit,
-            writer: Mutex::new(Some(parent_end.try_clone().map_err(|source| spawn_error(&options, source))?)),
+            writer: Mutex::new(Some(parent_end.try_clone().map_err(spawn_error)?)),
             in_flight: Mutex::new(HashMap::new()),
             termination: Mutex::new(None),
             child: Mutex::new(child),
         });
-        let start = WireFrame::Start { config, max_process_memory: options.max_process_memory, jitless: options.jitless };
+        let start = WireFrame::Start { config };
         let mut reader = FrameReader::new(parent_end, limit);
         let layers = match handshake(&shared, &mut reader, &start) {
             Ok(layers) => layers,
@@ -178,14 +163,14 @@ impl HardenedBackend {
                         }
                     })
                 })
-                .map_err(|source| spawn_error(&options, source))?
+                .map_err(spawn_error)?
         };
         let forwarder = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("jscell-hardened-completions".into())
                 .spawn(move || forward_completions(&shared, completions))
-                .map_err(|source| spawn_error(&options, source))?
+                .map_err(spawn_error)?
         };
         Ok(HardenedBackend {
             shared,
@@ -200,9 +185,6 @@ impl HardenedBackend {
 
 }
 
-fn spawn_error(options: &GuestOptions, source: io::Error) -> StartError {
-    StartError::Spawn { path: options.guest_path.display().to_string(), source }
-}
 
 /// Send the start frame and wait for `Ready` (bounded: the guest may hang or lie).
 fn handshake(shared: &Shared, reader: &mut FrameReader<UnixStream>, start: &WireFrame) -> Result<Vec<(String, bool)>, StartError> {
@@ -396,6 +378,7 @@ fn forward_completions(shared: &Shared, completions: Receiver<Inbound>) {
 
 fn frame_name(frame: &WireFrame) -> &'static str {
     match frame {
+        WireFrame::Prepare { .. } => "Prepare",
         WireFrame::Start { .. } => "Start",
         WireFrame::Request { .. } => "Request",
         WireFrame::HostReply { .. } => "HostReply",

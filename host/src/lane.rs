@@ -329,6 +329,8 @@ mod tests {
         header.total.store(u64::MAX, SeqCst);
         assert!(matches!(lane.receive(Side::Parent, limit, &never), Err(WireError::TooLarge { .. })));
         let capacity = lane.capacity() as u64;
+        // SAFETY: the first bytes of the buffer, which this test owns.
+        unsafe { std::ptr::write_bytes(lane.buffer(), 0xff, 3) };
         for (total, chunk) in [(100, 0), (capacity + 10, capacity + 1), (10, 11), (3, 3)] {
             header.total.store(total, SeqCst);
             header.length.store(chunk, SeqCst);

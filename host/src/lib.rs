@@ -5,6 +5,8 @@
 
 mod backend;
 mod capability_host;
+mod guest_pool;
+mod guest_process;
 mod hardened;
 pub mod lane;
 mod module_root;
@@ -14,7 +16,9 @@ pub mod wire;
 
 pub use backend::Backend;
 pub use capability_host::{AsyncHandler, CapabilityHost, ConsoleSink, SyncHandler};
-pub use hardened::{GuestOptions, GuestReport, HardenedBackend, StartError};
+pub use guest_pool::MAX_WARM_GUESTS;
+pub use guest_process::GuestOptions;
+pub use hardened::{GuestReport, HardenedBackend, StartError};
 pub use module_root::ModuleRoot;
 pub use module_sources::{ModuleLoader, ModuleResolver, ModuleSources};
 pub use native::{EngineThreadWrapper, NativeBackend};

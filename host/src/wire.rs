@@ -23,8 +23,11 @@ pub const MAX_FRAME_BYTES: usize = 1 << 30;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WireFrame {
     // Parent → guest.
-    /// The first frame: what to run the engine with, and the whole-process memory cap.
-    Start { config: EngineConfig, max_process_memory: Option<u64>, jitless: bool },
+    /// The first frame: the sandbox's memory cap and how V8 runs. The guest then does all it
+    /// can before it knows its engine (sandbox, V8 start-up), so it can wait in a pool.
+    Prepare { max_process_memory: Option<u64>, jitless: bool },
+    /// The second frame: what to run the engine with; answered by `Ready` or `StartFailed`.
+    Start { config: EngineConfig },
     /// A request for the engine, answered by `Reply` with the same id.
     Request { id: u64, request: Request },
     /// The answer to the guest's `HostCall`.
@@ -244,7 +247,7 @@ mod tests {
     fn deeply_nested_values_are_refused_not_overflowing() {
         let depth = 1_000_000;
         // Array variant (index 8), one element, repeated; then Null (index 1).
-        let mut payload = vec![9u8, 1, 0, 1]; // HostCall { call: 1, function: 0, args: [..1 item] }
+        let mut payload = vec![10u8, 1, 0, 1]; // HostCall { call: 1, function: 0, args: [..1 item] }
         for _ in 0..depth {
             payload.extend_from_slice(&[8, 1]);
         }

@@ -6,6 +6,8 @@ import datetime
 import os
 from typing import Any
 
+from ._jscell import MAX_WARM_GUESTS
+
 BACKENDS = ("native", "hardened")
 """Backends this build provides."""
 
@@ -80,6 +82,7 @@ class RuntimeConfig:
         "_guest_path",
         "_max_process_memory",
         "_jitless",
+        "_warm_guests",
     )
 
     def __init__(
@@ -97,6 +100,7 @@ class RuntimeConfig:
         jitless: bool = False,
         max_process_memory: int | None = None,
         guest_path: str | os.PathLike[str] | None = None,
+        warm_guests: int = 0,
     ) -> None:
         if backend is None:
             backend = os.environ.get("JSCELL_BACKEND") or "native"
@@ -131,12 +135,17 @@ class RuntimeConfig:
         self._jitless = jitless
         self._max_process_memory = _size(max_process_memory, "max_process_memory", MIN_PROCESS_MEMORY)
         self._guest_path = _executable(guest_path, "guest_path") if guest_path is not None else None
+        if isinstance(warm_guests, bool) or not isinstance(warm_guests, int):
+            raise TypeError(f"warm_guests must be an int, not {type(warm_guests).__name__}")
+        if not 0 <= warm_guests <= MAX_WARM_GUESTS:
+            raise ValueError(f"warm_guests must be between 0 and {MAX_WARM_GUESTS}, got {warm_guests}")
+        self._warm_guests = warm_guests
         if backend == "hardened":
             if self._guest_path is None:
                 self._guest_path = _executable(GUEST_BINARY, "guest_path")
         else:
-            for field in ("jitless", "max_process_memory", "guest_path"):
-                if getattr(self, "_" + field) not in (None, False):
+            for field in ("jitless", "max_process_memory", "guest_path", "warm_guests"):
+                if getattr(self, "_" + field) not in (None, False, 0):
                     raise ValueError(f"{field} applies to the hardened backend only (backend is {backend!r})")
 
     backend = property(
@@ -155,6 +164,11 @@ class RuntimeConfig:
         lambda self: self._max_process_memory, doc="Hardened: cap on the guest process's whole memory, in bytes."
     )
     guest_path = property(lambda self: self._guest_path, doc="Hardened: the guest binary (default: the one in the package).")
+    warm_guests = property(
+        lambda self: self._warm_guests,
+        doc="Hardened: guests to keep started ahead (sandboxed, V8 up) for runtimes with these guest options, "
+        "so creating one skips most of a guest's start-up. Each waiting guest is an idle process.",
+    )
     module_root = property(
         lambda self: self._module_root,
         doc="Directory whose files `import` may load (seen from JS as `/`), or None for no file access.",

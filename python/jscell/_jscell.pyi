@@ -6,7 +6,9 @@ from typing import Any, final
 
 from typing_extensions import Self
 
-__all__ = ["JsFunction", "RuntimeCore"]
+__all__ = ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS"]
+
+MAX_WARM_GUESTS: int
 
 @final
 class RuntimeCore:
@@ -25,6 +27,7 @@ class RuntimeCore:
         guest_path: str | None,
         max_process_memory: int | None,
         jitless: bool,
+        warm_guests: int,
     ) -> Self: ...
     def eval(self, code: str, timeout: float | None) -> Any: ...
     def eval_async(self, code: str, timeout: float | None) -> asyncio.Future[Any]: ...

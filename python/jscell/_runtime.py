@@ -84,6 +84,7 @@ class Runtime:
             guest_path=config.guest_path,
             max_process_memory=config.max_process_memory,
             jitless=config.jitless,
+            warm_guests=config.warm_guests,
         )
         self._op_names: dict[str, int] = {}
         _open_runtimes.add(self)

@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 fn _jscell(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<runtime_core::RuntimeCore>()?;
     module.add_class::<js_function::JsFunction>()?;
-    module.add("__all__", ["JsFunction", "RuntimeCore"])?;
+    module.add("MAX_WARM_GUESTS", jscell_host::MAX_WARM_GUESTS)?;
+    module.add("__all__", ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS"])?;
     Ok(())
 }

@@ -23,7 +23,7 @@ pub struct RuntimeCore {
 #[pymethods]
 impl RuntimeCore {
     #[new]
-    #[pyo3(signature = (*, backend, max_heap_size, initial_heap_size, bootstrap, enable_console, max_serialization_depth, max_serialization_bytes, default_timeout, module_root, guest_path, max_process_memory, jitless))]
+    #[pyo3(signature = (*, backend, max_heap_size, initial_heap_size, bootstrap, enable_console, max_serialization_depth, max_serialization_bytes, default_timeout, module_root, guest_path, max_process_memory, jitless, warm_guests))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -39,6 +39,7 @@ impl RuntimeCore {
         guest_path: Option<PathBuf>,
         max_process_memory: Option<u64>,
         jitless: bool,
+        warm_guests: usize,
     ) -> PyResult<Self> {
         let limits = ConversionLimits {
             max_depth: max_serialization_depth,
@@ -59,7 +60,8 @@ impl RuntimeCore {
             ),
             ("hardened", Some(guest_path)) => {
                 let options = GuestOptions { guest_path, max_process_memory, jitless };
-                let started = py.detach(|| HardenedBackend::start(config, capabilities, options, attached_thread));
+                let started =
+                    py.detach(|| HardenedBackend::start(config, capabilities, options, warm_guests, attached_thread));
                 Box::new(started.map_err(|e| match e {
                     StartError::Engine(error) => to_py_err(py, error),
                     other => PyRuntimeError::new_err(other.to_string()),

@@ -9,6 +9,8 @@ import gc
 import os
 import pathlib
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -73,7 +75,7 @@ def test_every_sandbox_layer_this_kernel_supports_is_active():
 def test_the_guest_has_only_the_wire_open_and_an_empty_environment():
     with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as runtime:
         pid = runtime.get_stats().guest_pid
-        assert os.listdir(f"/proc/{pid}/fd") == ["3"]
+        assert os.listdir(f"/proc/{pid}/fd") == ["0"]  # the wire socket, as stdin
         assert pathlib.Path(f"/proc/{pid}/environ").read_bytes() == b""
         assert os.readlink(f"/proc/{pid}/cwd") == "/"
 
@@ -203,9 +205,98 @@ def test_terminate_kills_the_guest():
 
 
 def test_hardened_only_options_are_refused_on_native():
-    for field, value in (("jitless", True), ("max_process_memory", 1 << 30), ("guest_path", FAULTY_GUEST)):
+    for field, value in (("jitless", True), ("max_process_memory", 1 << 30), ("guest_path", FAULTY_GUEST), ("warm_guests", 1)):
         with pytest.raises(ValueError, match=field):
             jscell.RuntimeConfig(backend="native", **{field: value})
+
+
+@pytest.mark.parametrize(("value", "error"), [(-1, ValueError), (17, ValueError), ("2", TypeError), (True, TypeError)])
+def test_warm_guests_must_be_a_small_count(value, error):
+    with pytest.raises(error, match="warm_guests"):
+        jscell.RuntimeConfig(backend="hardened", warm_guests=value)
+
+
+def guest_children(parent=None):
+    """Pids of the jscell-guest processes whose parent is `parent` (default: this process)."""
+    parent = os.getpid() if parent is None else parent
+    found = set()
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read()
+        except FileNotFoundError:  # it ended meanwhile
+            continue
+        name, rest = fields[fields.index("(") + 1 : fields.rindex(")")], fields[fields.rindex(")") + 2 :].split()
+        if name.startswith("jscell-guest") and rest[0] != "Z" and int(rest[1]) == parent:
+            found.add(int(entry))
+    return found
+
+
+def wait_for(condition, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_warm_guests_are_started_ahead_and_taken_by_new_runtimes():
+    # Options of its own (the memory cap), so no other test's pool is involved.
+    config = jscell.RuntimeConfig(backend="hardened", warm_guests=1, max_process_memory=(1 << 30) + 4096)
+    before = guest_children()
+    with jscell.Runtime(config) as first:
+        known = before | {first.get_stats().guest_pid}
+        wait_for(lambda: guest_children() - known)
+        (warm,) = guest_children() - known
+        # Other options get a guest of their own, never this pool's.
+        with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as other:
+            assert other.get_stats().guest_pid != warm
+        with jscell.Runtime(config) as second:
+            stats = second.get_stats()
+            assert stats.guest_pid == warm
+            assert {layer for layer, active in stats.sandbox_layers.items() if not active} == NEVER_ACTIVE
+            assert "\nSeccomp:\t2" in pathlib.Path(f"/proc/{warm}/status").read_text()
+            assert second.eval("[1, 2, 3].map(x => x * 2)") == [2, 4, 6]
+
+
+def test_a_warm_guest_that_died_waiting_is_passed_over():
+    config = jscell.RuntimeConfig(backend="hardened", warm_guests=1, jitless=True, max_process_memory=(1 << 30) + 8192)
+    before = guest_children()
+    with jscell.Runtime(config) as first:
+        known = before | {first.get_stats().guest_pid}
+        wait_for(lambda: guest_children() - known)
+        (warm,) = guest_children() - known
+        os.kill(warm, signal.SIGKILL)
+        with jscell.Runtime(config) as second:
+            assert second.get_stats().guest_pid != warm
+            assert second.eval("'fresh'") == "fresh"
+        assert not os.path.exists(f"/proc/{warm}")
+
+
+def test_warm_guests_end_with_the_process_that_started_them():
+    script = (
+        "import jscell, os, sys, time\n"
+        "runtime = jscell.Runtime(jscell.RuntimeConfig(backend='hardened', warm_guests=2))\n"
+        "print(os.getpid(), flush=True)\n"
+        "sys.stdin.readline()\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(parent.stdout.readline())
+        wait_for(lambda: len(guest_children(pid)) == 3)
+        guests = guest_children(pid)
+    finally:
+        parent.stdin.close()
+        parent.wait(timeout=30)
+    wait_for(lambda: not any(is_running(guest) for guest in guests))
+
+
+def is_running(pid):
+    """Whether `pid` exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_jitless_guests_run_javascript():

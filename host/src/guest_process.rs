@@ -1,0 +1,72 @@
+//! Starting a guest process up to the point where it needs its engine configuration: spawned
+//! with an empty environment and only the wire and the lane, told its sandbox, and left to put
+//! it in place and start V8 while the parent gets on with other work.
+
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use crate::lane::{Lane, LANE_BUFFER_BYTES};
+use crate::wire::{write_frame, WireFrame};
+
+/// Which guest to run; guests started with equal options are interchangeable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GuestOptions {
+    pub guest_path: PathBuf,
+    pub max_process_memory: Option<u64>,
+    pub jitless: bool,
+}
+
+/// A guest that has its sandbox and waits for `Start`.
+pub struct PreparedGuest {
+    pub child: Child,
+    pub wire: UnixStream,
+    pub lane: Lane,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the guest {path}: {source}")]
+pub struct SpawnError {
+    pub path: String,
+    pub source: io::Error,
+}
+
+impl PreparedGuest {
+    pub fn spawn(options: &GuestOptions) -> Result<PreparedGuest, SpawnError> {
+        let failed = |source| SpawnError { path: options.guest_path.display().to_string(), source };
+        let (wire, guest_end) = UnixStream::pair().map_err(failed)?;
+        let (lane, lane_fd) = Lane::create(LANE_BUFFER_BYTES).map_err(failed)?;
+        // The wire is the guest's stdin and the lane its stdout. No pre-exec hook: without one
+        // the standard library spawns with posix_spawn (vfork), where a fork would copy this
+        // whole process's page tables and stall its other threads meanwhile. The guest makes
+        // itself die with its parent (PR_SET_PDEATHSIG) first thing.
+        let mut child = Command::new(&options.guest_path)
+            .env_clear()
+            .current_dir("/")
+            .stdin(Stdio::from(OwnedFd::from(guest_end)))
+            .stdout(Stdio::from(lane_fd))
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(failed)?;
+        let prepare = WireFrame::Prepare { max_process_memory: options.max_process_memory, jitless: options.jitless };
+        if let Err(error) = write_frame(&mut &wire, &prepare) {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(failed(io::Error::other(error.to_string())));
+        }
+        Ok(PreparedGuest { child, wire, lane })
+    }
+
+    /// Whether the process still runs (a guest may die while it waits).
+    pub fn is_alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// End a guest that will not be used: killed and reaped, never a zombie.
+    pub fn discard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
