@@ -4,11 +4,12 @@
 
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, Once};
+use std::sync::{Arc, Mutex, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::bindings;
 use crate::config::EngineConfig;
+use crate::process_stamp::ProcessStamp;
 use crate::convert::{to_v8, FromV8, ReadFailure};
 use crate::error::{EngineError, HostError, JsException, TerminationReason};
 use crate::exception::{self, STACK_FRAME_LIMIT};
@@ -33,11 +34,16 @@ pub fn set_jitless() {
     v8::V8::set_flags_from_string("--jitless");
 }
 
+/// The process V8 was started in: its worker threads do not survive a fork, and an isolate
+/// created in a forked child aborts the child.
+static V8_STARTED_IN: OnceLock<ProcessStamp> = OnceLock::new();
+
 /// Initialise V8 for this process now rather than with the first engine (a hardened guest
 /// waiting in a pool does it ahead). Later calls do nothing.
 pub fn init_v8() {
     static INIT: Once = Once::new();
     INIT.call_once(|| {
+        let _ = V8_STARTED_IN.set(ProcessStamp::current());
         v8::V8::set_flags_from_string(V8_FLAGS);
         let platform = v8::new_default_platform(0, false).make_shared();
         v8::V8::initialize_platform(platform);
@@ -142,6 +148,13 @@ macro_rules! caught {
 impl Engine {
     /// Create the engine on the thread that will run it. Runs `config.bootstrap`.
     pub fn new(config: &EngineConfig, host: Box<dyn Host>) -> Result<(Engine, EngineHandle), EngineError> {
+        if V8_STARTED_IN.get().is_some_and(|stamp| !stamp.is_current()) {
+            return Err(EngineError::Terminated(TerminationReason::EngineLost(
+                "V8 was started before this process was forked and cannot run in the fork; start runtimes \
+                 before forking only in processes that keep using them, or use backend='hardened' here"
+                    .into(),
+            )));
+        }
         init_v8();
         let mut params = v8::CreateParams::default();
         if let Some(max) = config.max_heap_size {

@@ -7,11 +7,15 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Mutex, OnceLock};
 
 use crate::guest_process::{GuestOptions, PreparedGuest};
+use jscell_engine::ProcessStamp;
 
 /// Most warm guests kept for one set of options: each is a process holding memory.
 pub const MAX_WARM_GUESTS: usize = 16;
 
 struct GuestPool {
+    /// A forked child sees a copy of the pool: guests that are not its children and no thread
+    /// to refill it. It uses no pool.
+    stamp: ProcessStamp,
     idle: Mutex<HashMap<GuestOptions, Vec<PreparedGuest>>>,
     /// To the refilling thread: keep this many guests warm for these options.
     refill: Mutex<Sender<(GuestOptions, usize)>>,
@@ -36,7 +40,7 @@ fn pool() -> &'static GuestPool {
                 }
             }
         });
-        GuestPool { idle: Mutex::default(), refill: Mutex::new(refill) }
+        GuestPool { stamp: ProcessStamp::current(), idle: Mutex::default(), refill: Mutex::new(refill) }
     })
 }
 
@@ -60,13 +64,17 @@ impl GuestPool {
 
 /// A warm guest for `options`, if one is waiting and alive.
 pub fn take(options: &GuestOptions) -> Option<PreparedGuest> {
-    POOL.get()?.take_alive(options)
+    POOL.get().filter(|pool| pool.stamp.is_current())?.take_alive(options)
 }
 
 /// Keep `warm` guests for `options` ready from now on, starting them in the background. Called
 /// once a runtime is up: spawning forks this process, which would slow a start in progress.
 pub fn refill(options: &GuestOptions, warm: usize) {
-    if warm > 0 {
-        let _ = pool().refill.lock().unwrap().send((options.clone(), warm.min(MAX_WARM_GUESTS)));
+    if warm == 0 {
+        return;
+    }
+    let pool = pool();
+    if pool.stamp.is_current() {
+        let _ = pool.refill.lock().unwrap().send((options.clone(), warm.min(MAX_WARM_GUESTS)));
     }
 }

@@ -12,7 +12,7 @@ use std::io::ErrorKind;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
@@ -28,6 +28,7 @@ use crate::guest_pool;
 use crate::guest_process::{GuestOptions, PreparedGuest, SpawnError};
 use crate::lane::{Lane, Side};
 use crate::native::EngineThreadWrapper;
+use jscell_engine::ProcessStamp;
 use crate::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame};
 
 /// How long the guest may take to start (spawn, sandbox, V8, bootstrap).
@@ -69,6 +70,8 @@ struct Shared {
     writer: Mutex<Option<UnixStream>>,
     in_flight: Mutex<HashMap<u64, InFlight>>,
     termination: Mutex<Option<TerminationReason>>,
+    /// Set by `end` once the guest is killed and reaped.
+    guest_gone: AtomicBool,
     child: Mutex<Child>,
 }
 
@@ -80,6 +83,7 @@ pub struct HardenedBackend {
     io_thread_id: ThreadId,
     /// Held by the one blocking caller using the lane; the thread id says who serves handlers.
     lane_user: Mutex<Option<ThreadId>>,
+    stamp: ProcessStamp,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -124,6 +128,7 @@ impl HardenedBackend {
         options: &GuestOptions,
         wrap_thread: EngineThreadWrapper,
     ) -> Result<Self, StartError> {
+        let stamp = ProcessStamp::current();
         // A frame carries at most one value within the conversion limit, plus its envelope.
         let limit = FrameLimit::new(config.limits.max_bytes.saturating_mul(2).saturating_add(FRAME_ENVELOPE));
         let PreparedGuest { child, wire: parent_end, lane } = guest;
@@ -138,6 +143,7 @@ impl HardenedBackend {
             writer: Mutex::new(Some(parent_end.try_clone().map_err(spawn_error)?)),
             in_flight: Mutex::new(HashMap::new()),
             termination: Mutex::new(None),
+            guest_gone: AtomicBool::new(false),
             child: Mutex::new(child),
         });
         let start = WireFrame::Start { config };
@@ -179,6 +185,7 @@ impl HardenedBackend {
             layers,
             io_thread_id: io.thread().id(),
             lane_user: Mutex::new(None),
+            stamp,
             threads: Mutex::new(vec![io, forwarder]),
         })
     }
@@ -237,7 +244,9 @@ impl Shared {
     fn end(&self, reason: TerminationReason) {
         let reason = self.termination.lock().unwrap().get_or_insert(reason).clone();
         self.kill();
-        // A caller waiting on the lane learns of it now rather than at its next look.
+        // Callers hear of the end only once the guest is gone (killed and reaped); one waiting
+        // on the lane hears now rather than at its next look.
+        self.guest_gone.store(true, Ordering::SeqCst);
         self.lane.ring(Side::Parent);
         let _ = self.completions.send(Inbound::Close);
         let in_flight: Vec<InFlight> = self.in_flight.lock().unwrap().drain().map(|(_, f)| f).collect();
@@ -247,10 +256,11 @@ impl Shared {
     }
 
     fn is_ended(&self) -> bool {
-        self.termination.lock().unwrap().is_some()
+        self.guest_gone.load(Ordering::SeqCst)
     }
 
-    /// End the guest for `why` and return the error its callers get.
+    /// End the guest for `why` (unless it ended already) and return the error its callers get,
+    /// once it is gone.
     fn fail(&self, why: String) -> EngineError {
         self.end(TerminationReason::EngineLost(why));
         EngineError::Terminated(self.termination.lock().unwrap().clone().unwrap_or(TerminationReason::Closed))
@@ -463,16 +473,14 @@ impl HardenedBackend {
         }
     }
 
-    /// What a failed lane exchange costs the caller: the runtime's end when it ended, else the
-    /// guest is killed, for its silence past the deadline or for what it sent.
+    /// What a failed lane exchange costs the caller: the guest is killed for its silence past
+    /// the deadline or for what it sent, unless the runtime already ended for another reason,
+    /// which it then reports. Either way, once the guest is gone.
     fn lane_failure(&self, error: WireError) -> EngineError {
-        if let Some(reason) = self.termination() {
-            return EngineError::Terminated(reason);
-        }
-        match error {
-            WireError::Closed => self.shared.fail(OVERDUE.into()),
-            error => self.shared.fail(format!("the guest broke the wire protocol: {error}")),
-        }
+        self.shared.fail(match error {
+            WireError::Closed => OVERDUE.into(),
+            error => format!("the guest broke the wire protocol: {error}"),
+        })
     }
 }
 
@@ -494,10 +502,16 @@ impl Backend for HardenedBackend {
     }
 
     fn terminate(&self) {
-        self.shared.end(TerminationReason::Requested);
+        if self.stamp.is_current() {
+            self.shared.end(TerminationReason::Requested);
+        }
     }
 
     fn close(&self) {
+        // In a forked copy the guest and the threads are the original process's.
+        if !self.stamp.is_current() {
+            return;
+        }
         self.shared.end(TerminationReason::Closed);
         if let Some(writer) = self.shared.writer.lock().unwrap().take() {
             let _ = writer.shutdown(std::net::Shutdown::Both);
@@ -511,7 +525,7 @@ impl Backend for HardenedBackend {
     }
 
     fn termination(&self) -> Option<TerminationReason> {
-        self.shared.termination.lock().unwrap().clone()
+        self.stamp.elsewhere().or_else(|| self.shared.termination.lock().unwrap().clone())
     }
 
     fn capabilities(&self) -> &Arc<CapabilityHost> {

@@ -7,6 +7,7 @@ use jscell_engine::{Engine, EngineConfig, ENGINE_THREAD_STACK, EngineError, Engi
 
 use crate::backend::Backend;
 use crate::capability_host::{CapabilityHost, EngineHost};
+use jscell_engine::ProcessStamp;
 
 /// Wraps the whole life of the engine thread, so an embedder can set up per-thread state once
 /// (the Python layer keeps the thread registered with the interpreter instead of registering
@@ -18,6 +19,7 @@ pub struct NativeBackend {
     capabilities: Arc<CapabilityHost>,
     thread_id: ThreadId,
     thread: Mutex<Option<JoinHandle<()>>>,
+    stamp: ProcessStamp,
 }
 
 impl NativeBackend {
@@ -27,6 +29,7 @@ impl NativeBackend {
         capabilities: Arc<CapabilityHost>,
         wrap_thread: EngineThreadWrapper,
     ) -> Result<Self, EngineError> {
+        let stamp = ProcessStamp::current();
         let (started_tx, started_rx) = mpsc::sync_channel(1);
         let host = EngineHost(capabilities.clone());
         let thread = std::thread::Builder::new()
@@ -62,7 +65,13 @@ impl NativeBackend {
             Err(EngineError::Terminated(TerminationReason::EngineLost("the engine thread died while starting".into())))
         });
         match started {
-            Ok(engine) => Ok(NativeBackend { engine, capabilities, thread_id, thread: Mutex::new(Some(thread)) }),
+            Ok(engine) => Ok(NativeBackend {
+                engine,
+                capabilities,
+                thread_id,
+                thread: Mutex::new(Some(thread)),
+                stamp,
+            }),
             Err(error) => {
                 let _ = thread.join();
                 Err(error)
@@ -73,14 +82,22 @@ impl NativeBackend {
 
 impl Backend for NativeBackend {
     fn request(&self, request: Request, reply: Reply) {
-        self.engine.send(request, reply);
+        match self.stamp.elsewhere() {
+            Some(reason) => reply(Err(EngineError::Terminated(reason))),
+            None => self.engine.send(request, reply),
+        }
     }
 
     fn terminate(&self) {
-        self.engine.terminate(TerminationReason::Requested);
+        if self.stamp.is_current() {
+            self.engine.terminate(TerminationReason::Requested);
+        }
     }
 
     fn close(&self) {
+        if !self.stamp.is_current() {
+            return;
+        }
         let Some(thread) = self.thread.lock().unwrap().take() else { return };
         self.engine.terminate(TerminationReason::Closed);
         self.engine.close();
@@ -91,7 +108,7 @@ impl Backend for NativeBackend {
     }
 
     fn termination(&self) -> Option<TerminationReason> {
-        self.engine.termination()
+        self.stamp.elsewhere().or_else(|| self.engine.termination())
     }
 
     fn capabilities(&self) -> &Arc<CapabilityHost> {

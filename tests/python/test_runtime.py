@@ -184,3 +184,34 @@ async def test_the_default_runtime_is_per_asyncio_task():
     assert first is not second
     await asyncio.sleep(0)
     assert first.is_closed() and second.is_closed()
+
+
+def test_a_forked_child_gets_clear_errors_and_leaves_the_parents_runtime_alone(backend, runtime):
+    runtime.eval("globalThis.x = 41")
+    pid = os.fork()
+    if pid == 0:
+        # The child reports through its exit code (anything raised counts as failure); it must
+        # never return into pytest.
+        code = 1
+        try:
+            code = 0 if forked_child_behaves(backend, runtime) else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert runtime.eval("x + 1") == 42
+
+
+def forked_child_behaves(backend, inherited):
+    """In a forked child: the inherited runtime refuses work and closes without touching the
+    parent's engine; a new runtime is refused on native (V8 cannot run in a fork) and works on
+    hardened."""
+    with pytest.raises(jscell.RuntimeTerminated, match="forked"):
+        inherited.eval("1")
+    inherited.close()
+    if backend == "native":
+        with pytest.raises(jscell.RuntimeTerminated, match="forked"):
+            jscell.Runtime(jscell.RuntimeConfig(backend="native"))
+        return True
+    with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as fresh:
+        return fresh.eval("1 + 1") == 2
