@@ -65,8 +65,14 @@ def hardened() -> None:
     with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as rt:
         rt.add_static_module("greeting", "export const hello = name => `hello from the guest, ${name}`")
         print("hardened:", rt.eval_module("greeting")["hello"]("Python"))
-        layers = rt.get_stats().sandbox_layers
+        layers = rt.get_stats().sandbox_layers or {}
         print("sandbox layers active:", ", ".join(name for name, active in layers.items() if active))
+    # A fresh runtime per untrusted job: warm guests (started ahead, already sandboxed) make
+    # creating one cheaper.
+    per_job = jscell.RuntimeConfig(backend="hardened", warm_guests=1)
+    for job in ("6 * 7", "'ok'.toUpperCase()"):
+        with jscell.Runtime(per_job) as rt:
+            print("job:", rt.eval(job))
 
 
 if __name__ == "__main__":
