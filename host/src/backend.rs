@@ -1,10 +1,10 @@
-use std::sync::mpsc;
 use std::sync::Arc;
 
-use jscell_engine::{recv_spinning, EngineError, Reply, Request, Response, TerminationReason};
+use jscell_engine::{EngineError, Reply, Request, Response, TerminationReason};
 
 use crate::capability_host::CapabilityHost;
 use crate::hardened::GuestReport;
+use crate::reply_slot::ReplySlot;
 
 /// A running engine, wherever it runs. Every method may be called from any thread.
 pub trait Backend: Send + Sync {
@@ -40,7 +40,7 @@ pub trait Backend: Send + Sync {
 
 /// `request`, then wait for its reply on this thread.
 pub fn request_and_wait<B: Backend + ?Sized>(backend: &B, request: Request) -> Result<Response, EngineError> {
-    let (tx, rx) = mpsc::sync_channel(1);
-    backend.request(request, Box::new(move |result| drop(tx.send(result))));
-    recv_spinning(&rx).unwrap_or_else(|_| Err(EngineError::Terminated(backend.termination().unwrap_or(TerminationReason::Closed))))
+    let (slot, reply) = ReplySlot::new();
+    backend.request(request, reply);
+    slot.wait().unwrap_or_else(|| Err(EngineError::Terminated(backend.termination().unwrap_or(TerminationReason::Closed))))
 }

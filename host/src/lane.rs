@@ -19,6 +19,8 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
+use jscell_engine::SPIN_BEFORE_SLEEP;
+
 use crate::wire::{decode_payload, encode_payload, FrameLimit, WireError, WireFrame};
 
 /// The two ends of a lane; the value is whose turn it is.
@@ -56,9 +58,6 @@ struct Header {
 const BUFFER_OFFSET: usize = 4096;
 /// The buffer's size: most frames fit whole; larger ones cost a handover per chunk.
 pub const LANE_BUFFER_BYTES: usize = 1 << 20;
-/// How long a side polls before it sleeps. A caller's next request or a handler's answer
-/// usually comes within this; the bound keeps an idle runtime from burning a core.
-const POLL_BEFORE_SLEEP: Duration = Duration::from_micros(50);
 /// How often a side waiting for the other asks whether to give up.
 const RECHECK: Duration = Duration::from_millis(50);
 
@@ -229,7 +228,8 @@ impl Lane {
     pub fn wait(&self, side: Side, timeout: Option<Duration>, mut ready: impl FnMut() -> bool) -> bool {
         let started = Instant::now();
         let deadline = timeout.map(|timeout| started + timeout);
-        while started.elapsed() < POLL_BEFORE_SLEEP {
+        // A caller's next request or a handler's answer usually comes within this.
+        while started.elapsed() < SPIN_BEFORE_SLEEP {
             if ready() {
                 return true;
             }

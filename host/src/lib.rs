@@ -12,6 +12,7 @@ pub mod lane;
 mod module_root;
 mod module_sources;
 mod native;
+mod reply_slot;
 pub mod wire;
 
 pub use backend::Backend;

@@ -1,0 +1,94 @@
+//! Where a blocking caller waits for its reply: one slot per request, polled briefly and then
+//! parked on. Cheaper than a channel per request, whose set-up, teardown and shared state cost
+//! more than a small `eval` itself.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::Thread;
+use std::time::Instant;
+
+use jscell_engine::{EngineError, Reply, Response, SPIN_BEFORE_SLEEP};
+
+type Outcome = Result<Response, EngineError>;
+
+struct Slot {
+    filled: AtomicBool,
+    /// `None` once filled means the reply was dropped unanswered (the engine is gone).
+    outcome: Mutex<Option<Outcome>>,
+    waiter: Thread,
+}
+
+/// The waiting side.
+pub struct ReplySlot(Arc<Slot>);
+
+/// The answering side, given to the engine as its `Reply`; dropping it unanswered wakes the
+/// waiter too.
+struct Answer(Option<Arc<Slot>>);
+
+impl ReplySlot {
+    /// A slot for the current thread to wait on, and the reply that fills it.
+    pub fn new() -> (ReplySlot, Reply) {
+        let slot = Arc::new(Slot { filled: AtomicBool::new(false), outcome: Mutex::new(None), waiter: std::thread::current() });
+        let mut answer = Answer(Some(slot.clone()));
+        (ReplySlot(slot), Box::new(move |outcome| answer.fill(Some(outcome))))
+    }
+
+    /// Wait for the reply; `None` when it was dropped unanswered.
+    pub fn wait(self) -> Option<Outcome> {
+        let started = Instant::now();
+        while !self.0.filled.load(Ordering::Acquire) {
+            if started.elapsed() < SPIN_BEFORE_SLEEP {
+                std::hint::spin_loop();
+            } else {
+                // Spurious wake-ups are fine: the flag is checked again.
+                std::thread::park();
+            }
+        }
+        self.0.outcome.lock().unwrap().take()
+    }
+}
+
+impl Answer {
+    fn fill(&mut self, outcome: Option<Outcome>) {
+        if let Some(slot) = self.0.take() {
+            *slot.outcome.lock().unwrap() = outcome;
+            slot.filled.store(true, Ordering::Release);
+            slot.waiter.unpark();
+        }
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        self.fill(None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_reply_from_another_thread_wakes_a_parked_waiter() {
+        let (slot, reply) = ReplySlot::new();
+        let answering = std::thread::spawn(move || {
+            // Long enough for the waiter to stop polling and park.
+            std::thread::sleep(Duration::from_millis(50));
+            reply(Ok(Response::Done));
+        });
+        assert_eq!(slot.wait(), Some(Ok(Response::Done)));
+        answering.join().unwrap();
+    }
+
+    #[test]
+    fn a_reply_dropped_unanswered_wakes_the_waiter_with_nothing() {
+        let (slot, reply) = ReplySlot::new();
+        let dropping = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            drop(reply);
+        });
+        assert_eq!(slot.wait(), None);
+        dropping.join().unwrap();
+    }
+}
