@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::bindings;
 use crate::config::EngineConfig;
-use crate::process_stamp::ProcessStamp;
 use crate::convert::{to_v8, FromV8, ReadFailure};
 use crate::error::{EngineError, HostError, JsException, TerminationReason};
 use crate::exception::{self, STACK_FRAME_LIMIT};
@@ -17,6 +16,7 @@ use crate::heap_limit::HeapLimit;
 use crate::host::Host;
 use crate::module_callbacks::{self, SCRIPT_REFERRER};
 use crate::modules::{LoadDone, ModuleKey, ModuleKind};
+use crate::process_stamp::ProcessStamp;
 use crate::inbox::{AsyncCallId, Inbound, InboxReceiver, InboxSender, InboxWaiter, Reply, Request, Response, Wait, Waiter};
 use crate::state::EngineState;
 use crate::stats::EngineStats;

@@ -1,7 +1,7 @@
 //! What reaches a running engine: requests from its owner and completions of async host calls,
 //! through one channel, so the event loop waits on a single thing.
 
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::{Receiver, RecvError, Sender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -65,16 +65,33 @@ pub type InboxReceiver = Receiver<Inbound>;
 /// both sides poll briefly; the bound keeps an idle runtime from burning a core.
 pub const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(50);
 
-/// `receiver.recv()`, polling for `SPIN_BEFORE_SLEEP` first.
-pub fn recv_spinning<T>(receiver: &Receiver<T>) -> Result<T, std::sync::mpsc::RecvError> {
-    let started = std::time::Instant::now();
-    loop {
-        match receiver.try_recv() {
-            Ok(message) => return Ok(message),
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(std::sync::mpsc::RecvError),
-            Err(std::sync::mpsc::TryRecvError::Empty) if started.elapsed() < SPIN_BEFORE_SLEEP => std::hint::spin_loop(),
-            Err(std::sync::mpsc::TryRecvError::Empty) => return receiver.recv(),
+/// Poll `ready` for up to `SPIN_BEFORE_SLEEP`; whether it held. Every wait for a reply or the
+/// next request polls this way before it blocks in its own way.
+pub fn poll_briefly(mut ready: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < SPIN_BEFORE_SLEEP {
+        if ready() {
+            return true;
         }
+        std::hint::spin_loop();
+    }
+    false
+}
+
+/// `receiver.recv()`, polling briefly first.
+fn recv_spinning<T>(receiver: &Receiver<T>) -> Result<T, RecvError> {
+    let mut polled = None;
+    poll_briefly(|| match receiver.try_recv() {
+        Err(TryRecvError::Empty) => false,
+        other => {
+            polled = Some(other);
+            true
+        }
+    });
+    match polled {
+        Some(Ok(message)) => Ok(message),
+        Some(Err(_)) => Err(RecvError),
+        None => receiver.recv(),
     }
 }
 

@@ -28,6 +28,6 @@ pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsExcept
 pub use exception::NON_ERROR_THROW;
 pub use host::{AsyncReply, ConsoleLevel, Host};
 pub use modules::{ModuleKey, ModuleKind, ModuleReply};
-pub use inbox::{AsyncCallId, SPIN_BEFORE_SLEEP, Inbound, InboxReceiver, InboxSender, InboxWaiter, Reply, Request, Response, Wait, Waiter};
+pub use inbox::{poll_briefly, AsyncCallId, Inbound, InboxReceiver, InboxSender, InboxWaiter, Reply, Request, Response, Wait, Waiter};
 pub use stats::EngineStats;
 pub use value::{CallMode, FunctionHandle, HostFunctionId, Value, MAX_SAFE_INTEGER};

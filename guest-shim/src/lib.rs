@@ -1,8 +1,8 @@
 //! The hardened backend's engine process (`jscell-guest`). The parent starts it with an empty
 //! environment, the wire socket as stdin and the lane's region as stdout. In order: make the
-//! process die with its parent, read the parent's `Prepare` frame, map the lane, put the sandbox in place, start V8;
-//! then (possibly much later: a guest may wait in a pool) read `Start`, create the engine, and
-//! serve the wire and the lane until the parent closes the wire.
+//! process die with its parent, read the parent's `Prepare` frame, map the lane, put the
+//! sandbox in place, start V8; then (possibly much later: a guest may wait in a pool) read
+//! `Start`, create the engine, and serve the wire and the lane until the parent closes the wire.
 
 #[cfg(feature = "fault-injection")]
 mod fault_injection;
@@ -72,18 +72,20 @@ fn serve(socket: UnixStream) -> Result<(), String> {
         Ok(WireFrame::Prepare { max_process_memory, jitless }) => (max_process_memory, jitless),
         other => return Err(format!("expected the prepare frame, got {other:?}")),
     };
+    // Map the lane, then the sandbox before any other descriptor exists: it closes every one
+    // but the wire.
     // SAFETY: the parent hands this descriptor over for the guest's sole use.
-    let lane = Lane::open(unsafe { OwnedFd::from_raw_fd(LANE_FD) }).map_err(|e| format!("cannot map the lane: {e}"));
-    // Before any other descriptor exists: the sandbox closes every one but the wire.
-    let layers = match lane.and_then(|lane| Ok((lane, sandbox::apply(&Policy { max_process_memory })?))) {
-        Ok((lane, layers)) => (GuestLane::new(lane), layers),
+    let prepared = Lane::open(unsafe { OwnedFd::from_raw_fd(LANE_FD) })
+        .map_err(|e| format!("cannot map the lane: {e}"))
+        .and_then(|lane| Ok((GuestLane::new(lane), sandbox::apply(&Policy { max_process_memory })?)));
+    let (lane, layers) = match prepared {
+        Ok(prepared) => prepared,
         Err(why) => {
             let error = EngineError::Terminated(TerminationReason::EngineLost(why.clone()));
             let _ = write_frame(&mut &socket, &WireFrame::StartFailed { error });
             return Err(why);
         }
     };
-    let (lane, layers) = layers;
     if jitless {
         jscell_engine::set_jitless();
     }

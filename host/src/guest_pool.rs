@@ -1,13 +1,14 @@
 //! Warm guests: prepared ahead (spawned, sandboxed, V8 started), so a runtime that takes one
-//! only creates its engine. Asked for with `RuntimeConfig(warm_guests=n)`: taking a guest
-//! tops the pool for its options back up to `n` in the background.
+//! only creates its engine. Asked for with `RuntimeConfig(warm_guests=n)`: once a runtime with
+//! it is up, the pool for its options is topped back up to `n` in the background.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Mutex, OnceLock};
 
-use crate::guest_process::{GuestOptions, PreparedGuest};
 use jscell_engine::ProcessStamp;
+
+use crate::guest_process::{GuestOptions, PreparedGuest};
 
 /// Most warm guests kept for one set of options: each is a process holding memory.
 pub const MAX_WARM_GUESTS: usize = 16;

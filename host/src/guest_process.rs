@@ -33,9 +33,15 @@ pub struct SpawnError {
     pub source: io::Error,
 }
 
+impl SpawnError {
+    pub fn new(options: &GuestOptions, source: io::Error) -> SpawnError {
+        SpawnError { path: options.guest_path.display().to_string(), source }
+    }
+}
+
 impl PreparedGuest {
     pub fn spawn(options: &GuestOptions) -> Result<PreparedGuest, SpawnError> {
-        let failed = |source| SpawnError { path: options.guest_path.display().to_string(), source };
+        let failed = |source| SpawnError::new(options, source);
         let (wire, guest_end) = UnixStream::pair().map_err(failed)?;
         let (lane, lane_fd) = Lane::create(LANE_BUFFER_BYTES).map_err(failed)?;
         // The wire is the guest's stdin and the lane its stdout. No pre-exec hook: without one

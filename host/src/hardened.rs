@@ -19,7 +19,8 @@ use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use jscell_engine::{
-    AsyncReply, EngineConfig, EngineError, Host, HostError, Inbound, ModuleReply, Reply, Request, Response, TerminationReason,
+    AsyncReply, EngineConfig, EngineError, Host, HostError, Inbound, ModuleReply, ProcessStamp, Reply, Request, Response,
+    TerminationReason,
 };
 
 use crate::backend::{request_and_wait, Backend};
@@ -28,7 +29,6 @@ use crate::guest_pool;
 use crate::guest_process::{GuestOptions, PreparedGuest, SpawnError};
 use crate::lane::{Lane, Side};
 use crate::native::EngineThreadWrapper;
-use jscell_engine::ProcessStamp;
 use crate::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame};
 
 /// How long the guest may take to start (spawn, sandbox, V8, bootstrap).
@@ -43,7 +43,6 @@ const FRAME_ENVELOPE: usize = 1 << 20;
 const POLL: Duration = Duration::from_millis(50);
 /// Why a guest was killed for silence.
 const OVERDUE: &str = "the guest did not answer within its timeout plus a grace period; it was killed";
-
 
 /// What the parent knows of a guest, for `get_stats()`.
 #[derive(Debug, Clone)]
@@ -132,7 +131,7 @@ impl HardenedBackend {
         // A frame carries at most one value within the conversion limit, plus its envelope.
         let limit = FrameLimit::new(config.limits.max_bytes.saturating_mul(2).saturating_add(FRAME_ENVELOPE));
         let PreparedGuest { child, wire: parent_end, lane } = guest;
-        let spawn_error = |source| StartError::Spawn(SpawnError { path: options.guest_path.display().to_string(), source });
+        let spawn_error = |source| StartError::Spawn(SpawnError::new(options, source));
         let pid = child.id();
         let (completions_tx, completions) = mpsc::channel();
         let shared = Arc::new(Shared {
@@ -190,8 +189,12 @@ impl HardenedBackend {
         })
     }
 
+    /// A new request's id, and when the guest must have answered it.
+    fn number(&self, request: &Request) -> (u64, Option<Instant>) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        (id, request_timeout(request).map(|timeout| Instant::now() + timeout + GRACE))
+    }
 }
-
 
 /// Send the start frame and wait for `Ready` (bounded: the guest may hang or lie).
 fn handshake(shared: &Shared, reader: &mut FrameReader<UnixStream>, start: &WireFrame) -> Result<Vec<(String, bool)>, StartError> {
@@ -255,7 +258,7 @@ impl Shared {
         }
     }
 
-    fn is_ended(&self) -> bool {
+    fn is_guest_gone(&self) -> bool {
         self.guest_gone.load(Ordering::SeqCst)
     }
 
@@ -435,10 +438,9 @@ impl HardenedBackend {
     fn exchange_on_lane(&self, request: Request) -> Result<Response, EngineError> {
         let (shared, lane) = (&self.shared, &self.shared.lane);
         let host = EngineHost(shared.capabilities.clone());
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let deadline = request_timeout(&request).map(|t| Instant::now() + t + GRACE);
+        let (id, deadline) = self.number(&request);
         // Stop waiting for the guest once the runtime ended or the request's time ran out.
-        let abandon = || shared.is_ended() || deadline.is_some_and(|deadline| deadline <= Instant::now());
+        let abandon = || shared.is_guest_gone() || deadline.is_some_and(|deadline| deadline <= Instant::now());
         if !lane.holds(Side::Parent) {
             return Err(shared.fail("the guest took the lane out of turn; it was killed".into()));
         }
@@ -489,8 +491,7 @@ impl Backend for HardenedBackend {
         if let Some(reason) = self.termination() {
             return reply(Err(EngineError::Terminated(reason)));
         }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        let deadline = request_timeout(&request).map(|t| Instant::now() + t + GRACE);
+        let (id, deadline) = self.number(&request);
         self.shared.in_flight.lock().unwrap().insert(id, InFlight { reply, deadline });
         if self.shared.send(&WireFrame::Request { id, request }).is_err() {
             // The I/O thread learns why the guest is gone and fails this request with it.

@@ -19,7 +19,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
-use jscell_engine::SPIN_BEFORE_SLEEP;
+use jscell_engine::poll_briefly;
 
 use crate::wire::{decode_payload, encode_payload, FrameLimit, WireError, WireFrame};
 
@@ -226,14 +226,10 @@ impl Lane {
     /// Wait as `side` until `ready()` holds: poll briefly, then sleep until rung. Gives up after
     /// `timeout` (`None`: never) and returns whether `ready()` held.
     pub fn wait(&self, side: Side, timeout: Option<Duration>, mut ready: impl FnMut() -> bool) -> bool {
-        let started = Instant::now();
-        let deadline = timeout.map(|timeout| started + timeout);
-        // A caller's next request or a handler's answer usually comes within this.
-        while started.elapsed() < SPIN_BEFORE_SLEEP {
-            if ready() {
-                return true;
-            }
-            std::hint::spin_loop();
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        // A caller's next request or a handler's answer usually comes within the poll.
+        if poll_briefly(&mut ready) {
+            return true;
         }
         let header = self.header();
         let (bell, sleeping) = (&header.bell[side as usize], &header.sleeping[side as usize]);

@@ -3,11 +3,12 @@
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 
-use jscell_engine::{Engine, EngineConfig, ENGINE_THREAD_STACK, EngineError, EngineHandle, Reply, Request, TerminationReason};
+use jscell_engine::{
+    Engine, EngineConfig, EngineError, EngineHandle, ProcessStamp, Reply, Request, TerminationReason, ENGINE_THREAD_STACK,
+};
 
 use crate::backend::Backend;
 use crate::capability_host::{CapabilityHost, EngineHost};
-use jscell_engine::ProcessStamp;
 
 /// Wraps the whole life of the engine thread, so an embedder can set up per-thread state once
 /// (the Python layer keeps the thread registered with the interpreter instead of registering

@@ -5,9 +5,8 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
-use std::time::Instant;
 
-use jscell_engine::{EngineError, Reply, Response, SPIN_BEFORE_SLEEP};
+use jscell_engine::{poll_briefly, EngineError, Reply, Response};
 
 type Outcome = Result<Response, EngineError>;
 
@@ -35,11 +34,9 @@ impl ReplySlot {
 
     /// Wait for the reply; `None` when it was dropped unanswered.
     pub fn wait(self) -> Option<Outcome> {
-        let started = Instant::now();
-        while !self.0.filled.load(Ordering::Acquire) {
-            if started.elapsed() < SPIN_BEFORE_SLEEP {
-                std::hint::spin_loop();
-            } else {
+        let filled = || self.0.filled.load(Ordering::Acquire);
+        if !poll_briefly(filled) {
+            while !filled() {
                 // Spurious wake-ups are fine: the flag is checked again.
                 std::thread::park();
             }

@@ -98,15 +98,14 @@ def test_python_bools_become_js_booleans(runtime):
 # --- integers -----------------------------------------------------------------------------------
 
 
-def test_js_integral_number_becomes_python_int(runtime):
-    result = runtime.eval("42")
-    assert result == 42
-    assert type(result) is int
-
-
-def test_js_integral_number_written_as_a_float_becomes_python_int(runtime):
-    result = runtime.eval("3.0")
-    assert result == 3
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [("42", 42), ("3.0", 3), ("2n ** 64n", 2**64), ("5n", 5)],
+    ids=["integral number", "integral number written as a float", "bigint", "small bigint"],
+)
+def test_js_integral_numbers_and_bigints_become_python_ints(runtime, source, expected):
+    result = runtime.eval(source)
+    assert result == expected
     assert type(result) is int
 
 
@@ -122,18 +121,6 @@ def test_ints_within_the_safe_range_become_js_numbers(runtime, value):
 @pytest.mark.parametrize("value", [MAX_SAFE_INTEGER + 1, -(MAX_SAFE_INTEGER + 1), 2**64, -(2**64), 10**40], ids=repr)
 def test_ints_beyond_the_safe_range_become_js_bigints(runtime, value):
     assert js_check(runtime, "[typeof x, x.toString()]")(value) == ["bigint", str(value)]
-
-
-def test_js_bigint_becomes_python_int(runtime):
-    result = runtime.eval("2n ** 64n")
-    assert result == 2**64
-    assert type(result) is int
-
-
-def test_small_js_bigint_becomes_python_int(runtime):
-    result = runtime.eval("5n")
-    assert result == 5
-    assert type(result) is int
 
 
 def test_negative_js_bigint_becomes_negative_python_int(runtime):
