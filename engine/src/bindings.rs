@@ -4,7 +4,7 @@
 use crate::convert::{to_v8, FromV8, ReadFailure};
 use crate::error::HostError;
 use crate::exception::throw;
-use crate::host::ConsoleLevel;
+use crate::host::{AsyncReply, ConsoleLevel};
 use crate::state::EngineState;
 use crate::timers::{Timer, Timers};
 use crate::value::{CallMode, HostFunctionId, Value};
@@ -114,12 +114,13 @@ fn op_id<'s>(scope: &mut v8::PinScope<'s, '_>, value: v8::Local<'s, v8::Value>, 
     }
 }
 
+/// The arguments of a host call, read against one budget, and the bytes they were charged.
 fn read_args<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     state: &EngineState,
     args: &v8::FunctionCallbackArguments<'s>,
     skip: i32,
-) -> Result<Vec<Value>, Option<HostError>> {
+) -> Result<(Vec<Value>, usize), Option<HostError>> {
     let mut keep = |f| state.functions.borrow_mut().keep(f);
     let mut reader = FromV8::new(state.limits, &mut keep);
     let mut values = Vec::with_capacity(args.length().max(skip) as usize - skip as usize);
@@ -132,7 +133,7 @@ fn read_args<'s>(
             }
         }
     }
-    Ok(values)
+    Ok((values, reader.charged()))
 }
 
 fn call_sync<'s>(
@@ -145,7 +146,7 @@ fn call_sync<'s>(
     let state = EngineState::get(scope);
     state.host_calls_sync.set(state.host_calls_sync.get() + 1);
     let values = match read_args(scope, &state, args, skip) {
-        Ok(values) => values,
+        Ok((values, _)) => values,
         Err(Some(error)) => return throw(scope, &error),
         Err(None) => return,
     };
@@ -169,18 +170,21 @@ fn call_async<'s>(
     state.host_calls_async.set(state.host_calls_async.get() + 1);
     let Some(resolver) = v8::PromiseResolver::new(scope) else { return };
     rv.set(resolver.get_promise(scope).into());
-    let values = match read_args(scope, &state, args, skip) {
-        Ok(values) => values,
-        Err(Some(error)) => {
-            let exception = crate::exception::error_value(scope, &error);
-            resolver.reject(scope, exception);
-            return;
-        }
+    let reject = |scope: &mut v8::PinScope<'s, '_>, error: &HostError| {
+        let exception = crate::exception::error_value(scope, error);
+        resolver.reject(scope, exception);
+    };
+    let (values, bytes) = match read_args(scope, &state, args, skip) {
+        Ok(read) => read,
+        Err(Some(error)) => return reject(scope, &error),
         Err(None) => return,
     };
-    let reply = state.new_async_reply();
-    state.async_calls.borrow_mut().insert(reply.id(), v8::Global::new(scope, resolver));
-    state.host.call_async(id, values, reply);
+    let call = state.next_call_id();
+    let opened = state.async_calls.borrow_mut().open(call, v8::Global::new(scope, resolver), bytes);
+    if let Err(overrun) = opened {
+        return reject(scope, &HostError::range_error(format!("async host call refused: {overrun}")));
+    }
+    state.host.call_async(id, values, AsyncReply::new(call, state.inbox.clone()));
 }
 
 fn set_timeout<'s>(scope: &mut v8::PinScope<'s, '_>, args: v8::FunctionCallbackArguments<'s>, rv: v8::ReturnValue<'s, v8::Value>) {

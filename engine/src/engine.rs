@@ -140,7 +140,7 @@ macro_rules! caught {
         let message = $tc.message();
         match exception {
             Some(exception) => EngineError::JavaScript(exception::describe(&mut *$tc, exception, message)),
-            None => EngineError::Terminated(TerminationReason::EngineLost("execution stopped without an exception".into())),
+            None => EngineError::Terminated(TerminationReason::InternalError("execution stopped without an exception".into())),
         }
     }};
 }
@@ -149,11 +149,7 @@ impl Engine {
     /// Create the engine on the thread that will run it. Runs `config.bootstrap`.
     pub fn new(config: &EngineConfig, host: Box<dyn Host>) -> Result<(Engine, EngineHandle), EngineError> {
         if V8_STARTED_IN.get().is_some_and(|stamp| !stamp.is_current()) {
-            return Err(EngineError::Terminated(TerminationReason::EngineLost(
-                "V8 was started before this process was forked and cannot run in the fork; start runtimes \
-                 before forking only in processes that keep using them, or use backend='hardened' here"
-                    .into(),
-            )));
+            return Err(EngineError::Terminated(TerminationReason::Forked));
         }
         init_v8();
         let mut params = v8::CreateParams::default();
@@ -164,7 +160,7 @@ impl Engine {
         }
         let mut isolate = v8::Isolate::new(params);
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
-        isolate.set_capture_stack_trace_for_uncaught_exceptions(true, STACK_FRAME_LIMIT);
+        isolate.set_capture_stack_trace_for_uncaught_exceptions(true, STACK_FRAME_LIMIT as i32);
         module_callbacks::install(&mut isolate);
         let heap_limit = config.max_heap_size.map(|limit| HeapLimit::install(&mut isolate, limit));
 
@@ -287,8 +283,8 @@ impl Engine {
                 let outcome = self.call_function(function, &args, timeout);
                 self.answer(outcome, reply, timeout, deadline, wait);
             }
-            Request::Release { function } => {
-                self.state.functions.borrow_mut().release(function);
+            Request::Release { functions } => {
+                self.state.functions.borrow_mut().release(&functions);
                 reply(Ok(Response::Done));
             }
             Request::SetGlobal { name, value } => reply(self.set_global(&name, &value).map(|()| Response::Done)),
@@ -401,12 +397,12 @@ impl Engine {
             return;
         }
         let compiled = result.map_err(host_failure).and_then(|source| self.compile_module(&key, &source));
+        let mut modules = state.modules.borrow_mut();
         match compiled {
-            Ok((module, identity, imports)) => {
-                state.modules.borrow_mut().compiled(&*state.host, &state.inbox, key, module, identity, imports, waiters)
-            }
-            Err(error) => state.modules.borrow_mut().fail(waiters, error),
+            Ok((module, identity, imports)) => modules.compiled(&*state.host, &state.inbox, key, module, identity, imports, waiters),
+            Err(error) => modules.fail(waiters, error),
         }
+        modules.fetch_deferred(&*state.host, &state.inbox);
     }
 
     /// Compile `source` as the module `key` and resolve each of its imports.
@@ -683,7 +679,7 @@ impl Engine {
         if watchdog_fired {
             EngineError::Timeout(timeout.unwrap_or_default())
         } else {
-            EngineError::Terminated(TerminationReason::EngineLost("execution was terminated".into()))
+            EngineError::Terminated(TerminationReason::InternalError("execution was terminated".into()))
         }
     }
 
@@ -714,7 +710,7 @@ impl Engine {
 
     /// An async host call finished: settle its JS promise.
     fn complete(&mut self, call: AsyncCallId, result: Result<Value, HostError>) {
-        let Some(resolver) = self.state.async_calls.borrow_mut().remove(&call) else { return };
+        let Some(resolver) = self.state.async_calls.borrow_mut().close(&call) else { return };
         let state = self.state.clone();
         let outcome = self.execute(None, |scope| {
             let resolver = v8::Local::new(scope, &resolver);

@@ -28,28 +28,84 @@ pub enum EngineError {
     InvalidRequest(String),
 }
 
+/// Why a runtime can no longer run code. Each variant is one documented
+/// `RuntimeTerminated.reason` (`reason()`); the data says what happened as values, not text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TerminationReason {
     /// `terminate()` was called.
     Requested,
-    /// The JS heap reached its configured limit.
-    HeapLimit { limit_bytes: usize },
     /// The runtime was closed.
     Closed,
-    /// The engine process or thread is gone (hardened: the guest died).
-    EngineLost(String),
+    /// The JS heap reached its configured limit.
+    HeapLimit { limit_bytes: usize },
+    /// Hardened: the guest did not answer within the call's timeout plus the grace period, or
+    /// within the fixed deadline of a call that takes no timeout; it was killed.
+    TimeoutOverdue { waited: Duration },
+    /// Hardened: the guest process was killed by `signal`.
+    GuestCrashed { signal: i32 },
+    /// Hardened: the guest process exited on its own with `code`.
+    GuestExited { code: i32 },
+    /// Hardened: the guest sent something an honest guest never sends (what, in words); it
+    /// was killed.
+    ProtocolViolation(String),
+    /// The runtime was created in the process this one was forked from, and stays there.
+    Forked,
+    /// The engine failed in a way that is a bug in jscell (what, in words).
+    InternalError(String),
+}
+
+impl TerminationReason {
+    /// The reason's name, as `RuntimeTerminated.reason` carries it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TerminationReason::Requested => "requested",
+            TerminationReason::Closed => "closed",
+            TerminationReason::HeapLimit { .. } => "heap_limit",
+            TerminationReason::TimeoutOverdue { .. } => "timeout_overdue",
+            TerminationReason::GuestCrashed { .. } => "guest_crashed",
+            TerminationReason::GuestExited { .. } => "guest_exited",
+            TerminationReason::ProtocolViolation(_) => "protocol_violation",
+            TerminationReason::Forked => "forked",
+            TerminationReason::InternalError(_) => "internal_error",
+        }
+    }
 }
 
 impl fmt::Display for TerminationReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TerminationReason::Requested => write!(f, "terminate() was called"),
+            TerminationReason::Closed => write!(f, "the runtime is closed"),
             TerminationReason::HeapLimit { limit_bytes } => {
                 write!(f, "JavaScript heap limit of {limit_bytes} bytes (max_heap_size) exceeded")
             }
-            TerminationReason::Closed => write!(f, "the runtime is closed"),
-            TerminationReason::EngineLost(why) => write!(f, "the engine is gone: {why}"),
+            TerminationReason::TimeoutOverdue { waited } => write!(
+                f,
+                "the guest did not answer within {} (the call's timeout plus a grace period, or a fixed deadline); it was killed",
+                format_duration(*waited)
+            ),
+            TerminationReason::GuestCrashed { signal } => {
+                write!(f, "the guest process was killed by signal {signal}{}", signal_hint(*signal))
+            }
+            TerminationReason::GuestExited { code } => write!(f, "the guest process exited with code {code}"),
+            TerminationReason::ProtocolViolation(what) => write!(f, "the guest broke the wire protocol: {what}; it was killed"),
+            TerminationReason::Forked => write!(
+                f,
+                "this process was forked from the one that started the runtime (or V8), which stays there; \
+                 V8 cannot run in such a fork: use backend='hardened' here"
+            ),
+            TerminationReason::InternalError(what) => write!(f, "internal error: {what}"),
         }
+    }
+}
+
+fn signal_hint(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGKILL => " (killed, e.g. by the memory cap or the OOM killer)",
+        libc::SIGSEGV => " (segmentation fault)",
+        libc::SIGABRT => " (aborted)",
+        libc::SIGSYS => " (a forbidden system call)",
+        _ => "",
     }
 }
 
@@ -72,6 +128,8 @@ pub struct JsException {
     pub name: String,
     pub message: String,
     pub stack: Option<String>,
+    /// At most `STACK_FRAME_LIMIT`, the engine's own bound, also when decoded from a peer.
+    #[serde(deserialize_with = "crate::value_decoding::at_most::<{ crate::exception::STACK_FRAME_LIMIT }, _, _>")]
     pub frames: Vec<StackFrame>,
 }
 
@@ -113,6 +171,9 @@ impl HostError {
     }
     pub fn type_error(message: impl Into<String>) -> Self {
         HostError { name: HostErrorKind::TypeError, message: message.into() }
+    }
+    pub fn range_error(message: impl Into<String>) -> Self {
+        HostError { name: HostErrorKind::RangeError, message: message.into() }
     }
 }
 

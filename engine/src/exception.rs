@@ -3,7 +3,7 @@
 use crate::error::{HostError, HostErrorKind, JsException, StackFrame};
 
 /// Frames captured for uncaught exceptions; enough to locate a fault, bounded in cost.
-pub const STACK_FRAME_LIMIT: i32 = 32;
+pub const STACK_FRAME_LIMIT: usize = 32;
 
 /// Name given to values thrown that are not Error objects (`throw 42`).
 pub const NON_ERROR_THROW: &str = "Uncaught";
@@ -59,7 +59,7 @@ fn property_string<'s>(scope: &mut v8::PinScope<'s, '_>, object: v8::Local<'s, v
 }
 
 fn read_frames<'s>(scope: &mut v8::PinScope<'s, '_>, trace: v8::Local<'s, v8::StackTrace>) -> Vec<StackFrame> {
-    (0..trace.get_frame_count())
+    (0..trace.get_frame_count().min(STACK_FRAME_LIMIT))
         .filter_map(|i| trace.get_frame(scope, i))
         .map(|frame| StackFrame {
             function_name: frame.get_function_name(scope).map(|s| s.to_rust_string_lossy(scope)).filter(|s| !s.is_empty()),

@@ -22,7 +22,10 @@ impl FunctionTable {
         self.functions.get(&handle)
     }
 
-    pub fn release(&mut self, handle: FunctionHandle) -> bool {
-        self.functions.remove(&handle).is_some()
+    /// Forget `handles`; unknown ones (released already, or never handed out) are ignored.
+    pub fn release(&mut self, handles: &[FunctionHandle]) {
+        for handle in handles {
+            self.functions.remove(handle);
+        }
     }
 }

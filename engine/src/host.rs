@@ -2,12 +2,11 @@
 //! network, Python or sockets itself: it asks its `Host`. The native backend implements this
 //! with the capability host called directly; the hardened guest forwards it over the wire.
 
-use std::sync::mpsc::Sender;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{HostError, JsException};
-use crate::inbox::{AsyncCallId, Inbound};
+use crate::inbox::{AsyncCallId, CompletionSink, Inbound};
 use crate::modules::ModuleReply;
 use crate::value::{HostFunctionId, Value};
 
@@ -45,14 +44,14 @@ pub enum ConsoleLevel {
 /// dropping it unresolved rejects the JS promise instead of leaving it pending forever.
 pub struct AsyncReply {
     call: AsyncCallId,
-    inbox: Option<Sender<Inbound>>,
+    inbox: Option<CompletionSink>,
 }
 
 impl AsyncReply {
-    /// A reply delivered to `inbox` as `Inbound::Completion`: the engine's own inbox, or a
-    /// channel of a host that forwards the call elsewhere (the hardened parent).
-    pub fn new(call: AsyncCallId, inbox: Sender<Inbound>) -> Self {
-        AsyncReply { call, inbox: Some(inbox) }
+    /// A reply delivered to `sink` as `Inbound::Completion`: the engine's own inbox, or the
+    /// queue of a host that forwards the call elsewhere (the hardened parent).
+    pub fn new(call: AsyncCallId, sink: impl Into<CompletionSink>) -> Self {
+        AsyncReply { call, inbox: Some(sink.into()) }
     }
 
     pub fn id(&self) -> AsyncCallId {
@@ -61,8 +60,7 @@ impl AsyncReply {
 
     pub fn resolve(mut self, result: Result<Value, HostError>) {
         if let Some(inbox) = self.inbox.take() {
-            // A closed inbox means the runtime is gone; nobody is left to tell.
-            let _ = inbox.send(Inbound::Completion { call: self.call, result });
+            inbox.send(Inbound::Completion { call: self.call, result });
         }
     }
 }
@@ -71,7 +69,7 @@ impl Drop for AsyncReply {
     fn drop(&mut self) {
         if let Some(inbox) = self.inbox.take() {
             let result = Err(HostError::error("the host dropped this async call without answering it"));
-            let _ = inbox.send(Inbound::Completion { call: self.call, result });
+            inbox.send(Inbound::Completion { call: self.call, result });
         }
     }
 }

@@ -1,7 +1,7 @@
 //! What reaches a running engine: requests from its owner and completions of async host calls,
 //! through one channel, so the event loop waits on a single thing.
 
-use std::sync::mpsc::{Receiver, RecvError, Sender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvError, Sender, SyncSender, TryRecvError};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -22,8 +22,8 @@ pub enum Request {
     EvalModule { specifier: String, timeout: Option<Duration>, wait: Wait },
     /// Call a JS function previously handed out, awaiting a returned promise like `Eval`.
     Call { function: FunctionHandle, args: Vec<Value>, timeout: Option<Duration>, wait: Wait },
-    /// Forget a function handle so V8 can collect the function.
-    Release { function: FunctionHandle },
+    /// Forget function handles so V8 can collect the functions.
+    Release { functions: Vec<FunctionHandle> },
     /// Install `globalThis[name] = value`.
     SetGlobal { name: String, value: Value },
     Stats,
@@ -59,6 +59,32 @@ pub enum Inbound {
 
 pub type InboxSender = Sender<Inbound>;
 pub type InboxReceiver = Receiver<Inbound>;
+
+/// Where the replies of async host calls and module fetches are delivered: the engine's own
+/// inbox, or the bounded queue of a host that forwards them elsewhere (the hardened parent,
+/// which must not hold more than a few for a guest that stops reading). Sending to a full
+/// bounded queue waits for room, or for its receiver to go away.
+#[derive(Clone)]
+pub enum CompletionSink {
+    Inbox(InboxSender),
+    Bounded(SyncSender<Inbound>),
+}
+
+impl CompletionSink {
+    /// Deliver `message`; a receiver that is gone means nobody is left to tell.
+    pub fn send(&self, message: Inbound) {
+        let _ = match self {
+            CompletionSink::Inbox(inbox) => inbox.send(message).map_err(drop),
+            CompletionSink::Bounded(queue) => queue.send(message).map_err(drop),
+        };
+    }
+}
+
+impl From<InboxSender> for CompletionSink {
+    fn from(inbox: InboxSender) -> Self {
+        CompletionSink::Inbox(inbox)
+    }
+}
 
 /// How long a thread that expects a message soon polls before it sleeps. Waking a sleeping
 /// thread costs more than a small call takes, so back-to-back calls answer much faster when

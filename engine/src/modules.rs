@@ -4,14 +4,15 @@
 //! engine (instantiate, evaluate, answer). Fetches complete through the inbox, so a host may
 //! answer later from any thread (async loaders).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, HostError};
 use crate::host::Host;
-use crate::inbox::{Inbound, InboxSender, Reply, Wait};
+use crate::inbox::{CompletionSink, Inbound, InboxSender, Reply, Wait};
+use crate::window::MAX_PENDING_MODULE_LOADS;
 
 /// JS source or JSON data: the same URL may be imported as both, as two modules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -29,13 +30,13 @@ pub struct ModuleKey {
 /// The pending half of a module fetch; resolving it from any thread wakes the engine.
 pub struct ModuleReply {
     key: Option<ModuleKey>,
-    inbox: InboxSender,
+    inbox: CompletionSink,
 }
 
 impl ModuleReply {
-    /// A reply delivered to `inbox` as `Inbound::ModuleSource`.
-    pub fn new(key: ModuleKey, inbox: InboxSender) -> Self {
-        ModuleReply { key: Some(key), inbox }
+    /// A reply delivered to `sink` as `Inbound::ModuleSource`.
+    pub fn new(key: ModuleKey, sink: impl Into<CompletionSink>) -> Self {
+        ModuleReply { key: Some(key), inbox: sink.into() }
     }
 
     pub fn key(&self) -> &ModuleKey {
@@ -48,7 +49,7 @@ impl ModuleReply {
 
     pub fn resolve(mut self, result: Result<String, HostError>) {
         if let Some(key) = self.key.take() {
-            let _ = self.inbox.send(Inbound::ModuleSource { key, result });
+            self.inbox.send(Inbound::ModuleSource { key, result });
         }
     }
 }
@@ -57,7 +58,7 @@ impl Drop for ModuleReply {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
             let result = Err(HostError::error(format!("the module loader gave no source for '{}'", key.url)));
-            let _ = self.inbox.send(Inbound::ModuleSource { key, result });
+            self.inbox.send(Inbound::ModuleSource { key, result });
         }
     }
 }
@@ -91,7 +92,12 @@ pub struct ModuleMap {
     by_identity: HashMap<i32, Vec<(v8::Global<v8::Module>, ModuleKey)>>,
     /// The value of each JSON module, set as its default export when it evaluates.
     json_values: HashMap<ModuleKey, v8::Global<v8::Value>>,
+    /// Modules being fetched (or waiting to be), and the loads that wait for each.
     fetching: HashMap<ModuleKey, Vec<u64>>,
+    /// Fetches asked of the host and not yet answered: at most `MAX_PENDING_MODULE_LOADS`.
+    in_flight: usize,
+    /// Fetches waiting for room in that window, in the order they were needed.
+    deferred: VecDeque<ModuleKey>,
     loads: HashMap<u64, GraphLoad>,
     next_load: u64,
     /// Loads with every module compiled, waiting for the engine to finish them.
@@ -120,6 +126,7 @@ impl ModuleMap {
     /// Every load still in progress, for shutting down.
     pub fn take_all(&mut self) -> Vec<GraphLoad> {
         self.finished.clear();
+        self.deferred.clear();
         self.loads.drain().map(|(_, load)| load).collect()
     }
 
@@ -160,6 +167,19 @@ impl ModuleMap {
         let waiters = self.fetching.entry(key.clone()).or_default();
         waiters.push(id);
         if waiters.len() == 1 {
+            self.deferred.push_back(key);
+            self.fetch_deferred(host, inbox);
+        }
+    }
+
+    /// Ask the host for deferred modules while the window has room.
+    pub fn fetch_deferred(&mut self, host: &dyn Host, inbox: &InboxSender) {
+        while self.in_flight < MAX_PENDING_MODULE_LOADS {
+            let Some(key) = self.deferred.pop_front() else { return };
+            if !self.fetching.contains_key(&key) {
+                continue;
+            }
+            self.in_flight += 1;
             let url = key.url.clone();
             host.load_module(&url, ModuleReply::new(key, inbox.clone()));
         }
@@ -173,9 +193,13 @@ impl ModuleMap {
         }
     }
 
-    /// The loads that were waiting for `key`'s source.
+    /// The loads that were waiting for `key`'s source, which has arrived.
     pub fn waiters(&mut self, key: &ModuleKey) -> Vec<u64> {
-        self.fetching.remove(key).unwrap_or_default()
+        let waiters = self.fetching.remove(key).unwrap_or_default();
+        if !waiters.is_empty() {
+            self.in_flight = self.in_flight.saturating_sub(1);
+        }
+        waiters
     }
 
     /// `key` failed to fetch or compile: every load waiting for it fails.

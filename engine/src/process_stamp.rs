@@ -38,10 +38,6 @@ impl ProcessStamp {
 
     /// Why a runtime stamped in another process cannot run here, if it cannot.
     pub fn elsewhere(&self) -> Option<TerminationReason> {
-        (!self.is_current()).then(|| {
-            TerminationReason::EngineLost(
-                "this process was forked from the one that created the runtime, which stays there".into(),
-            )
-        })
+        (!self.is_current()).then_some(TerminationReason::Forked)
     }
 }

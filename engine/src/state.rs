@@ -1,15 +1,15 @@
 //! Engine state reachable from inside V8 callbacks (through an isolate slot).
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use crate::config::ConversionLimits;
 use crate::handles::FunctionTable;
-use crate::host::{AsyncReply, Host};
+use crate::host::Host;
 use crate::inbox::{AsyncCallId, InboxSender};
 use crate::modules::ModuleMap;
 use crate::timers::Timers;
+use crate::window::Window;
 
 pub struct EngineState {
     pub host: Box<dyn Host>,
@@ -17,7 +17,7 @@ pub struct EngineState {
     pub limits: ConversionLimits,
     pub functions: RefCell<FunctionTable>,
     pub timers: RefCell<Timers>,
-    pub async_calls: RefCell<HashMap<AsyncCallId, v8::Global<v8::PromiseResolver>>>,
+    pub async_calls: RefCell<Window<AsyncCallId, v8::Global<v8::PromiseResolver>>>,
     pub modules: RefCell<ModuleMap>,
     next_call: Cell<u64>,
     pub host_calls_sync: Cell<u64>,
@@ -32,7 +32,7 @@ impl EngineState {
             limits,
             functions: RefCell::default(),
             timers: RefCell::default(),
-            async_calls: RefCell::default(),
+            async_calls: RefCell::new(Window::async_calls(limits.max_bytes)),
             modules: RefCell::default(),
             next_call: Cell::new(0),
             host_calls_sync: Cell::new(0),
@@ -44,8 +44,8 @@ impl EngineState {
         scope.get_slot::<Rc<EngineState>>().expect("engine state is installed at creation").clone()
     }
 
-    pub fn new_async_reply(&self) -> AsyncReply {
+    pub fn next_call_id(&self) -> AsyncCallId {
         self.next_call.set(self.next_call.get() + 1);
-        AsyncReply::new(AsyncCallId(self.next_call.get()), self.inbox.clone())
+        AsyncCallId(self.next_call.get())
     }
 }

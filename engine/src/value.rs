@@ -1,12 +1,9 @@
 //! The one value model that crosses every boundary: V8 ↔ Rust ↔ Python, and (hardened) the
 //! process boundary. Each variant is a row of the mapping table in `docs/api.md`.
 
-use std::cell::Cell;
+use serde::{Deserialize, Serialize};
 
-use serde::de::Error as _;
-use serde::{Deserialize, Deserializer, Serialize};
-
-use crate::config::{deep, ConversionLimits};
+use crate::config::ConversionLimits;
 use crate::convert::{ReadError, SerializedReader, ValueTree};
 use crate::error::ConversionError;
 
@@ -28,7 +25,8 @@ pub enum CallMode {
     Async,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Decoded by hand (`value_decoding`): bounded by the runtime's limits when it comes from a peer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Value {
     Undefined,
     Null,
@@ -41,11 +39,11 @@ pub enum Value {
     BigInt { negative: bool, words: Vec<u64> },
     String(String),
     Bytes(Vec<u8>),
-    Array(#[serde(deserialize_with = "nested")] Vec<Value>),
+    Array(Vec<Value>),
     /// A plain object: own enumerable string-keyed properties, in JS order.
-    Object(#[serde(deserialize_with = "nested")] Vec<(String, Value)>),
-    Set(#[serde(deserialize_with = "nested")] Vec<Value>),
-    Map(#[serde(deserialize_with = "nested")] Vec<(Value, Value)>),
+    Object(Vec<(String, Value)>),
+    Set(Vec<Value>),
+    Map(Vec<(Value, Value)>),
     /// Milliseconds since the Unix epoch, UTC.
     Date(f64),
     /// A JS function held by the engine.
@@ -56,34 +54,6 @@ pub enum Value {
     /// read with. Readers build their own representation from it in one pass
     /// (`SerializedReader`); `expand` builds the `Value` tree.
     Serialized(Vec<u8>),
-}
-
-/// Values also arrive from hostile peers (a hardened guest's frames). Decoding recurses per
-/// container level, so nesting is limited while decoding, and each level may move to a fresh
-/// stack segment: a deep value is an error, never a stack overflow in the host.
-const MAX_DECODE_DEPTH: usize = ConversionLimits::CEILING_MAX_DEPTH + 8;
-
-thread_local! {
-    static DECODE_DEPTH: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Decode the children of a container one level deeper.
-fn nested<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<T, D::Error> {
-    struct Level;
-    impl Drop for Level {
-        fn drop(&mut self) {
-            DECODE_DEPTH.with(|depth| depth.set(depth.get() - 1));
-        }
-    }
-    let depth = DECODE_DEPTH.with(|depth| {
-        depth.set(depth.get() + 1);
-        depth.get()
-    });
-    let _level = Level;
-    if depth > MAX_DECODE_DEPTH {
-        return Err(D::Error::custom(format!("a value nested deeper than {MAX_DECODE_DEPTH} levels")));
-    }
-    deep(|| T::deserialize(deserializer))
 }
 
 impl Value {

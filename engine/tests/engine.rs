@@ -236,7 +236,7 @@ fn functions_round_trip_as_handles() {
     let Value::Function(f) = eval(&e, "(a, b) => a * b").unwrap() else { panic!() };
     let call = Request::Call { function: f, args: vec![Value::Int(6), Value::Int(7)], timeout: None, wait: Wait::Blocking };
     assert_eq!(request(&e, call.clone()).unwrap(), Response::Value(Value::Int(42)));
-    request(&e, Request::Release { function: f }).unwrap();
+    request(&e, Request::Release { functions: vec![f] }).unwrap();
     assert!(matches!(request(&e, call).unwrap_err(), EngineError::InvalidRequest(_)));
 }
 

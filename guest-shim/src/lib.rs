@@ -17,7 +17,7 @@ use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
-use jscell_engine::{Engine, EngineError, EngineHandle, Response, TerminationReason, ENGINE_THREAD_STACK};
+use jscell_engine::{Engine, EngineError, EngineHandle, Request, Response, TerminationReason, ENGINE_THREAD_STACK};
 use jscell_host::lane::Lane;
 use jscell_host::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame, MAX_FRAME_BYTES};
 
@@ -81,7 +81,7 @@ fn serve(socket: UnixStream) -> Result<(), String> {
     let (lane, layers) = match prepared {
         Ok(prepared) => prepared,
         Err(why) => {
-            let error = EngineError::Terminated(TerminationReason::EngineLost(why.clone()));
+            let error = EngineError::Terminated(TerminationReason::InternalError(why.clone()));
             let _ = write_frame(&mut &socket, &WireFrame::StartFailed { error });
             return Err(why);
         }
@@ -152,10 +152,14 @@ fn route(frame: Result<WireFrame, WireError>, writer: &Arc<Mutex<SharedSocket>>,
             engine.send(request, Box::new(reply));
             true
         }
+        Ok(WireFrame::Release { functions }) => {
+            engine.send(Request::Release { functions }, Box::new(|_| {}));
+            true
+        }
         Ok(frame) => {
             let answered = waiting.lock().unwrap().answer(frame);
             if !answered {
-                engine.terminate(TerminationReason::EngineLost("unexpected frame from the host".into()));
+                engine.terminate(TerminationReason::InternalError("unexpected frame from the host".into()));
             }
             answered
         }

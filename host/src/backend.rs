@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use jscell_engine::{EngineError, Reply, Request, Response, TerminationReason};
+use jscell_engine::{EngineError, FunctionHandle, Reply, Request, Response, TerminationReason};
 
 use crate::capability_host::CapabilityHost;
 use crate::hardened::GuestReport;
@@ -10,6 +10,10 @@ use crate::reply_slot::ReplySlot;
 pub trait Backend: Send + Sync {
     /// Queue `request`; `reply` is called exactly once, on the backend's own thread.
     fn request(&self, request: Request, reply: Reply);
+
+    /// The owner dropped its handle to a JS function: the engine may forget it. May be passed
+    /// on later, gathered with others; never blocks.
+    fn release(&self, function: FunctionHandle);
 
     /// Stop running JS now; every later request fails with `Terminated(Requested)`.
     fn terminate(&self);

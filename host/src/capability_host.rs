@@ -3,7 +3,9 @@
 
 use std::sync::{Arc, RwLock};
 
-use jscell_engine::{AsyncReply, CallMode, ConsoleLevel, Host, HostError, HostFunctionId, JsException, ModuleReply, Value};
+use jscell_engine::{
+    AsyncReply, CallMode, ConsoleLevel, ConversionLimits, Host, HostError, HostFunctionId, JsException, ModuleReply, Value,
+};
 
 use crate::module_root::ModuleRoot;
 use crate::module_sources::ModuleSources;
@@ -34,12 +36,13 @@ pub struct CapabilityHost {
 }
 
 impl CapabilityHost {
-    /// Nothing granted; files are reachable only under `module_root`, when given.
-    pub fn new(module_root: Option<ModuleRoot>) -> Arc<Self> {
+    /// Nothing granted; files are reachable only under `module_root`, when given. Values are
+    /// bounded by `limits`, and so are the module URLs the runtime resolves, together.
+    pub fn new(module_root: Option<ModuleRoot>, limits: ConversionLimits) -> Arc<Self> {
         Arc::new(CapabilityHost {
             grants: RwLock::default(),
             sink: RwLock::default(),
-            modules: ModuleSources::with_root(module_root),
+            modules: ModuleSources::new(module_root, limits.max_bytes),
         })
     }
 
@@ -104,7 +107,8 @@ impl Host for EngineHost {
     }
 
     fn load_module(&self, url: &str, reply: ModuleReply) {
-        self.0.modules.load(url, reply);
+        // The engine loads only what it resolved; a refusal has answered the reply already.
+        let _ = self.0.modules.load(url, reply);
     }
 
     fn console(&self, level: ConsoleLevel, message: String) {

@@ -3,46 +3,46 @@
 //! frames from the socket and serves its host calls and module requests from the same
 //! `CapabilityHost` the native backend uses. A blocking request goes through the lane instead,
 //! and its caller serves the synchronous host calls it makes there, on its own thread: no
-//! thread in between has to wake. The guest is hostile: every frame is bounded and checked, any
-//! violation or death of the guest kills it and fails every caller with `Terminated` naming
-//! the cause.
+//! thread in between has to wake.
+//!
+//! The guest is assumed compromised: whatever it sends, it costs the caller one clear error,
+//! never the parent. Every frame is decoded against the runtime's limits; what it may have in
+//! flight is counted in the engine's own windows; every wait for it has a deadline that is
+//! checked however busy the wire is, and every write to it gives up when it stops reading
+//! (`guest_bounds.rs` lists each bound). Any violation or death kills the guest and fails every
+//! caller with `Terminated` naming the cause.
 
-use std::collections::HashMap;
-use std::io::ErrorKind;
+use std::collections::{HashMap, VecDeque};
+use std::io::{ErrorKind, Write};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
 use jscell_engine::{
-    AsyncReply, EngineConfig, EngineError, Host, HostError, Inbound, ModuleReply, ProcessStamp, Reply, Request, Response,
-    TerminationReason,
+    AsyncCallId, AsyncReply, CompletionSink, ConversionLimits, EngineConfig, EngineError, FunctionHandle, Host, Inbound, ModuleKey,
+    ModuleReply, ProcessStamp, Reply, Request, Response, TerminationReason, Window, MAX_PENDING_MODULE_LOADS,
 };
 
 use crate::backend::{request_and_wait, Backend};
 use crate::capability_host::{CapabilityHost, EngineHost};
+use crate::guest_bounds::{
+    CONTROL_DEADLINE, GRACE, MAX_QUEUED_COMPLETIONS, MAX_RELEASE_BATCH, RELEASE_INTERVAL, STALL_DEADLINE, START_DEADLINE,
+};
 use crate::guest_pool;
 use crate::guest_process::{GuestOptions, PreparedGuest, SpawnError};
 use crate::lane::{Lane, Side};
 use crate::native::EngineThreadWrapper;
-use crate::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame};
+use crate::wire::{decode_from_guest, encode, timed_out, FrameLimit, FrameReader, WireError, WireFrame};
 
-/// How long the guest may take to start (spawn, sandbox, V8, bootstrap).
-const START_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long past a request's own timeout the guest may stay silent before it is killed.
-const GRACE: Duration = Duration::from_secs(1);
 /// The I/O thread's stack, for values nested up to the conversion depth limit.
 const IO_THREAD_STACK: usize = 16 << 20;
-/// Room in a frame for everything around its value (ids, error texts, stack frames).
-const FRAME_ENVELOPE: usize = 1 << 20;
-/// How often a waiting thread looks at deadlines and the guest's fate.
-const POLL: Duration = Duration::from_millis(50);
-/// Why a guest was killed for silence.
-const OVERDUE: &str = "the guest did not answer within its timeout plus a grace period; it was killed";
+/// How often a thread waiting on the socket looks at deadlines and sends gathered releases.
+const POLL: Duration = RELEASE_INTERVAL;
 
 /// What the parent knows of a guest, for `get_stats()`.
 #[derive(Debug, Clone)]
@@ -52,22 +52,99 @@ pub struct GuestReport {
     pub sandbox_layers: Vec<(String, bool)>,
 }
 
+/// When a caller stops waiting for the guest.
+#[derive(Clone, Copy)]
+struct Deadline {
+    at: Instant,
+    /// What the caller allowed: its timeout plus the grace, or a fixed deadline.
+    allowed: Duration,
+}
+
+impl Deadline {
+    fn after(allowed: Duration) -> Deadline {
+        Deadline { at: Instant::now() + allowed, allowed }
+    }
+
+    fn passed(&self, serving: &ServingClock) -> bool {
+        let now = Instant::now();
+        now >= self.at && !serving.holds_off(self.at, now)
+    }
+}
+
+/// The parent's own time serving the guest's frames. While the parent runs a handler the guest
+/// asked for (a user function, the resolver, the loader), the guest cannot answer; so a deadline
+/// that passes during a handler asked for before it moves to that handler's end plus the grace,
+/// as on native, where a timeout takes effect once the running handler returns. What the guest
+/// asks after a deadline moves nothing.
+#[derive(Default)]
+struct ServingClock(Mutex<ServedFrames>);
+
+#[derive(Default)]
+struct ServedFrames {
+    /// When each frame being served now began (the I/O thread and a lane caller may both serve).
+    active: Vec<Instant>,
+    /// The last few frames served: when each began and ended.
+    recent: VecDeque<(Instant, Instant)>,
+}
+
+impl ServingClock {
+    const RECENT: usize = 4;
+
+    fn time<R>(&self, serve: impl FnOnce() -> R) -> R {
+        let began = Instant::now();
+        self.0.lock().unwrap().active.push(began);
+        let result = serve();
+        let mut served = self.0.lock().unwrap();
+        if let Some(index) = served.active.iter().position(|start| *start == began) {
+            served.active.swap_remove(index);
+        }
+        served.recent.push_back((began, Instant::now()));
+        if served.recent.len() > Self::RECENT {
+            served.recent.pop_front();
+        }
+        result
+    }
+
+    /// Whether a deadline at `at` waits still, at `now`, for a handler begun before it.
+    fn holds_off(&self, at: Instant, now: Instant) -> bool {
+        let served = self.0.lock().unwrap();
+        served.active.iter().any(|began| *began < at)
+            || served.recent.iter().any(|(began, ended)| *began < at && *ended > at && now < *ended + GRACE)
+    }
+}
+
 /// A request sent to the guest and not yet answered.
 struct InFlight {
     reply: Reply,
-    deadline: Option<Instant>,
+    deadline: Option<Deadline>,
+}
+
+/// What the guest asked of the parent and was not answered yet, in the engine's own windows.
+struct Asked {
+    async_calls: Window<AsyncCallId, ()>,
+    module_loads: Window<ModuleKey, ()>,
 }
 
 struct Shared {
     capabilities: Arc<CapabilityHost>,
     lane: Lane,
-    /// The largest frame accepted from the guest.
+    /// The largest frame accepted from the guest, and the limits its values are charged against.
     limit: FrameLimit,
-    /// Where async host calls and module loads complete, for the forwarding thread.
-    completions: mpsc::Sender<Inbound>,
+    limits: ConversionLimits,
+    /// What the guest may report: a heap limit only when it was given one, console output only
+    /// when the console is on.
+    max_heap_size: Option<usize>,
+    console: bool,
+    /// Where async host calls and module loads complete, for the forwarding thread; bounded, so
+    /// a guest that stops reading holds only a few (the handler finishing one more waits).
+    completions: SyncSender<Inbound>,
     /// Taken on close, so a closed runtime holds no descriptor.
     writer: Mutex<Option<UnixStream>>,
     in_flight: Mutex<HashMap<u64, InFlight>>,
+    asked: Mutex<Asked>,
+    /// Function handles released here, gathered for the I/O thread to pass on.
+    releases: Mutex<Vec<FunctionHandle>>,
+    serving: ServingClock,
     termination: Mutex<Option<TerminationReason>>,
     /// Set by `end` once the guest is killed and reaped.
     guest_gone: AtomicBool,
@@ -90,8 +167,10 @@ pub struct HardenedBackend {
 pub enum StartError {
     #[error(transparent)]
     Spawn(#[from] SpawnError),
+    /// The guest died or misbehaved while starting.
     #[error("the guest failed to start: {0}")]
-    Guest(String),
+    Guest(TerminationReason),
+    /// The guest's engine could not start with this configuration (say, the bootstrap threw).
     #[error(transparent)]
     Engine(EngineError),
 }
@@ -109,7 +188,9 @@ impl HardenedBackend {
         let started = match guest_pool::take(&options) {
             Some(warm) => match Self::start_on(warm, config.clone(), capabilities.clone(), &options, wrap_thread) {
                 // A warm guest may have died while it waited (or just before it was taken).
-                Err(StartError::Guest(_)) => Self::start_on(PreparedGuest::spawn(&options)?, config, capabilities, &options, wrap_thread),
+                Err(StartError::Guest(TerminationReason::GuestCrashed { .. } | TerminationReason::GuestExited { .. })) => {
+                    Self::start_on(PreparedGuest::spawn(&options)?, config, capabilities, &options, wrap_thread)
+                }
                 other => other,
             },
             None => Self::start_on(PreparedGuest::spawn(&options)?, config, capabilities, &options, wrap_thread),
@@ -128,26 +209,37 @@ impl HardenedBackend {
         wrap_thread: EngineThreadWrapper,
     ) -> Result<Self, StartError> {
         let stamp = ProcessStamp::current();
-        // A frame carries at most one value within the conversion limit, plus its envelope.
-        let limit = FrameLimit::new(config.limits.max_bytes.saturating_mul(2).saturating_add(FRAME_ENVELOPE));
         let PreparedGuest { child, wire: parent_end, lane } = guest;
         let spawn_error = |source| StartError::Spawn(SpawnError::new(options, source));
         let pid = child.id();
-        let (completions_tx, completions) = mpsc::channel();
+        let writer = parent_end.try_clone().map_err(spawn_error)?;
+        // Every wait on the socket returns this often, to look at deadlines and at the guest.
+        writer.set_write_timeout(Some(POLL)).map_err(spawn_error)?;
+        parent_end.set_read_timeout(Some(POLL)).map_err(spawn_error)?;
+        let (completions_tx, completions) = mpsc::sync_channel(MAX_QUEUED_COMPLETIONS);
+        let limits = config.limits;
         let shared = Arc::new(Shared {
             completions: completions_tx,
             capabilities,
             lane,
-            limit,
-            writer: Mutex::new(Some(parent_end.try_clone().map_err(spawn_error)?)),
+            limit: FrameLimit::for_guest(limits),
+            limits,
+            max_heap_size: config.max_heap_size,
+            console: config.enable_console,
+            writer: Mutex::new(Some(writer)),
             in_flight: Mutex::new(HashMap::new()),
+            asked: Mutex::new(Asked {
+                async_calls: Window::async_calls(limits.max_bytes),
+                module_loads: Window::new("module loads", MAX_PENDING_MODULE_LOADS, usize::MAX),
+            }),
+            releases: Mutex::default(),
+            serving: ServingClock::default(),
             termination: Mutex::new(None),
             guest_gone: AtomicBool::new(false),
             child: Mutex::new(child),
         });
-        let start = WireFrame::Start { config };
-        let mut reader = FrameReader::new(parent_end, limit);
-        let layers = match handshake(&shared, &mut reader, &start) {
+        let mut reader = FrameReader::new(parent_end, shared.limit);
+        let layers = match handshake(&shared, &mut reader, config) {
             Ok(layers) => layers,
             Err(error) => {
                 shared.kill();
@@ -190,32 +282,94 @@ impl HardenedBackend {
     }
 
     /// A new request's id, and when the guest must have answered it.
-    fn number(&self, request: &Request) -> (u64, Option<Instant>) {
+    fn number(&self, request: &Request) -> (u64, Option<Deadline>) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        (id, request_timeout(request).map(|timeout| Instant::now() + timeout + GRACE))
+        (id, allowed_time(request).map(Deadline::after))
     }
 }
 
-/// Send the start frame and wait for `Ready` (bounded: the guest may hang or lie).
-fn handshake(shared: &Shared, reader: &mut FrameReader<UnixStream>, start: &WireFrame) -> Result<Vec<(String, bool)>, StartError> {
-    shared.send(start).map_err(|e| StartError::Guest(e.to_string()))?;
-    reader.get_ref().set_read_timeout(Some(START_TIMEOUT)).map_err(|e| StartError::Guest(e.to_string()))?;
-    let answer = reader.read();
-    reader.get_ref().set_read_timeout(None).map_err(|e| StartError::Guest(e.to_string()))?;
-    match answer {
-        Ok(WireFrame::Ready { layers }) => Ok(layers),
-        Ok(WireFrame::StartFailed { error }) => Err(StartError::Engine(error)),
-        Ok(other) => Err(StartError::Guest(format!("unexpected first frame {}", frame_name(&other)))),
-        Err(error) => Err(StartError::Guest(shared.death_reason(&error))),
+/// How long the guest may take to answer `request`: its timeout plus the grace; a fixed
+/// deadline for requests that take no timeout and run no JS; none for JS run without a timeout.
+fn allowed_time(request: &Request) -> Option<Duration> {
+    match request {
+        Request::Eval { timeout, .. } | Request::EvalModule { timeout, .. } | Request::Call { timeout, .. } => {
+            timeout.map(|timeout| timeout + GRACE)
+        }
+        Request::SetGlobal { .. } | Request::Stats | Request::Release { .. } => Some(CONTROL_DEADLINE),
+    }
+}
+
+/// Send the start frame and wait, at most `START_DEADLINE` whatever the guest does, for `Ready`.
+fn handshake(shared: &Shared, reader: &mut FrameReader<UnixStream>, config: EngineConfig) -> Result<Vec<(String, bool)>, StartError> {
+    let started = Instant::now();
+    shared.send(&WireFrame::Start { config }).map_err(|_| StartError::Guest(shared.reason()))?;
+    let payload = loop {
+        match reader.poll() {
+            Ok(Some(payload)) => break payload,
+            Ok(None) if started.elapsed() < START_DEADLINE => {}
+            Ok(None) => return Err(StartError::Guest(TerminationReason::TimeoutOverdue { waited: START_DEADLINE })),
+            Err(error) => return Err(StartError::Guest(shared.death_reason(&error))),
+        }
+    };
+    let violation = |what: String| StartError::Guest(TerminationReason::ProtocolViolation(what));
+    match decode_from_guest(&payload, shared.limit, shared.limits) {
+        Ok((WireFrame::Ready { layers }, _)) => Ok(layers),
+        Ok((WireFrame::StartFailed { error }, _)) => match reported_error(shared, error) {
+            Ok(error) => Err(StartError::Engine(error)),
+            Err(what) => Err(violation(what)),
+        },
+        Ok((other, _)) => Err(violation(format!("a {} frame to start with", frame_name(&other)))),
+        Err(error) => Err(violation(error.to_string())),
+    }
+}
+
+/// An error the guest reports, if an honest guest could report it: it may say its heap limit
+/// was hit (when it has one) or that its engine failed, but not that the user terminated or
+/// closed the runtime, or anything else only the parent knows. The heap limit is the parent's
+/// own figure.
+fn reported_error(shared: &Shared, error: EngineError) -> Result<EngineError, String> {
+    match error {
+        EngineError::Terminated(TerminationReason::HeapLimit { .. }) => match shared.max_heap_size {
+            Some(limit_bytes) => Ok(EngineError::Terminated(TerminationReason::HeapLimit { limit_bytes })),
+            None => Err("a heap limit reported by a runtime that has none".into()),
+        },
+        EngineError::Terminated(TerminationReason::InternalError(what)) => {
+            Ok(EngineError::Terminated(TerminationReason::InternalError(what)))
+        }
+        EngineError::Terminated(reason) => Err(format!("a termination ({}) only the parent can know of", reason.name())),
+        other => Ok(other),
     }
 }
 
 impl Shared {
-    fn send(&self, frame: &WireFrame) -> Result<(), WireError> {
-        match self.writer.lock().unwrap().as_mut() {
-            Some(writer) => write_frame(writer, frame),
-            None => Err(WireError::Closed),
+    /// Write `frame` to the guest. The write gives up (ending the runtime) when the guest stops
+    /// reading for `STALL_DEADLINE`, or when a caller's deadline passes meanwhile.
+    fn send(&self, frame: &WireFrame) -> Result<(), EngineError> {
+        let bytes = encode(frame).map_err(|e| EngineError::InvalidRequest(format!("cannot pass this to the guest: {e}")))?;
+        let mut writer = self.writer.lock().unwrap();
+        let Some(socket) = writer.as_mut() else { return Err(EngineError::Terminated(self.reason())) };
+        let (mut written, mut progressed) = (0, Instant::now());
+        while written < bytes.len() {
+            match socket.write(&bytes[written..]) {
+                Ok(0) => return Err(self.fail(self.death_reason(&WireError::Closed))),
+                Ok(count) => (written, progressed) = (written + count, Instant::now()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if timed_out(&e) => {
+                    if self.termination.lock().unwrap().is_some() {
+                        return Err(EngineError::Terminated(self.reason()));
+                    }
+                    if let Some(waited) = self.overdue() {
+                        return Err(self.fail(TerminationReason::TimeoutOverdue { waited }));
+                    }
+                    if progressed.elapsed() >= STALL_DEADLINE {
+                        let what = format!("it stopped reading its socket for {}s", STALL_DEADLINE.as_secs());
+                        return Err(self.fail(TerminationReason::ProtocolViolation(what)));
+                    }
+                }
+                Err(e) => return Err(self.fail(self.death_reason(&WireError::Io(e)))),
+            }
         }
+        Ok(())
     }
 
     fn kill(&self) {
@@ -224,21 +378,21 @@ impl Shared {
         let _ = child.wait();
     }
 
-    /// Why the wire broke: the guest's exit status when it is gone, else the wire error.
-    fn death_reason(&self, error: &WireError) -> String {
+    /// Why the wire broke: the guest's exit when it is gone, else what it did to the wire.
+    fn death_reason(&self, error: &WireError) -> TerminationReason {
         let mut child = self.child.lock().unwrap();
         let deadline = Instant::now() + Duration::from_millis(200);
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => {
-                    return match (status.code(), status.signal()) {
-                        (_, Some(signal)) => format!("the guest process was killed by signal {signal}{}", signal_hint(signal)),
-                        (Some(code), _) => format!("the guest process exited with code {code}"),
-                        _ => format!("the guest process ended ({status})"),
+                    return match (status.signal(), status.code()) {
+                        (Some(signal), _) => TerminationReason::GuestCrashed { signal },
+                        (None, Some(code)) => TerminationReason::GuestExited { code },
+                        (None, None) => TerminationReason::InternalError(format!("the guest process ended ({status})")),
                     }
                 }
                 Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
-                _ => return format!("the guest broke the wire protocol: {error}"),
+                _ => return TerminationReason::ProtocolViolation(error.to_string()),
             }
         }
     }
@@ -251,85 +405,100 @@ impl Shared {
         // on the lane hears now rather than at its next look.
         self.guest_gone.store(true, Ordering::SeqCst);
         self.lane.ring(Side::Parent);
-        let _ = self.completions.send(Inbound::Close);
+        // Never waits: a full queue means the forwarder is busy and sees the end itself.
+        let _ = self.completions.try_send(Inbound::Close);
         let in_flight: Vec<InFlight> = self.in_flight.lock().unwrap().drain().map(|(_, f)| f).collect();
         for request in in_flight {
             (request.reply)(Err(EngineError::Terminated(reason.clone())));
         }
     }
 
+    /// The reason the runtime ended with (closed, if it has not ended: nothing runs any more).
+    fn reason(&self) -> TerminationReason {
+        self.termination.lock().unwrap().clone().unwrap_or(TerminationReason::Closed)
+    }
+
     fn is_guest_gone(&self) -> bool {
         self.guest_gone.load(Ordering::SeqCst)
     }
 
-    /// End the guest for `why` (unless it ended already) and return the error its callers get,
-    /// once it is gone.
-    fn fail(&self, why: String) -> EngineError {
-        self.end(TerminationReason::EngineLost(why));
-        EngineError::Terminated(self.termination.lock().unwrap().clone().unwrap_or(TerminationReason::Closed))
+    /// End the guest for `reason` (unless it ended already) and return the error its callers
+    /// get, once it is gone.
+    fn fail(&self, reason: TerminationReason) -> EngineError {
+        self.end(reason);
+        EngineError::Terminated(self.reason())
     }
 
-    fn overdue(&self) -> bool {
-        let now = Instant::now();
-        self.in_flight.lock().unwrap().values().any(|f| f.deadline.is_some_and(|d| d <= now))
+    /// What the first caller whose deadline passed allowed the guest, if one did.
+    fn overdue(&self) -> Option<Duration> {
+        let in_flight = self.in_flight.lock().unwrap();
+        in_flight.values().filter_map(|f| f.deadline).find(|d| d.passed(&self.serving)).map(|d| d.allowed)
     }
-}
 
-fn signal_hint(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGKILL => " (killed, e.g. by the memory cap or the OOM killer)",
-        libc::SIGSEGV => " (segmentation fault)",
-        libc::SIGABRT => " (aborted)",
-        libc::SIGSYS => " (a forbidden system call)",
-        _ => "",
-    }
-}
-
-/// The I/O thread: answer the guest until it goes away or misbehaves.
-fn serve_guest(shared: &Arc<Shared>, mut reader: FrameReader<UnixStream>) {
-    let host = EngineHost(shared.capabilities.clone());
-    if reader.get_ref().set_read_timeout(Some(POLL)).is_err() {
-        return shared.end(TerminationReason::EngineLost("cannot watch the guest's socket".into()));
-    }
-    loop {
-        if shared.termination.lock().unwrap().is_some() {
-            return;
+    /// Tell the guest of the function handles released since last time, a batch a frame.
+    fn send_releases(&self) {
+        let released = std::mem::take(&mut *self.releases.lock().unwrap());
+        for batch in released.chunks(MAX_RELEASE_BATCH) {
+            if self.send(&WireFrame::Release { functions: batch.to_vec() }).is_err() {
+                return;
+            }
         }
-        let frame = match reader.read() {
-            Ok(frame) => frame,
-            Err(WireError::Io(e)) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                if shared.overdue() {
-                    return shared.end(TerminationReason::EngineLost(OVERDUE.into()));
+    }
+
+    /// Serve one frame from the guest, from either carrier: what to answer, or the protocol
+    /// violation it is. `charged` is what the frame's values cost against the value limit.
+    fn serve(&self, host: &EngineHost, frame: WireFrame, charged: usize) -> Result<Served, String> {
+        self.serving.time(|| {
+            Ok(match frame {
+                WireFrame::HostCall { call, function, args } => {
+                    Served::Answer(WireFrame::HostReply { call, result: host.call(function, args) })
                 }
-                continue;
-            }
-            Err(error) => {
-                let reason = shared.death_reason(&error);
-                return shared.end(TerminationReason::EngineLost(reason));
-            }
-        };
-        if let Err(violation) = answer_guest(shared, &host, frame) {
-            return shared.end(TerminationReason::EngineLost(format!("the guest broke the wire protocol: {violation}")));
-        }
+                WireFrame::ResolveModule { call, specifier, referrer } => {
+                    Served::Answer(WireFrame::Resolved { call, result: host.resolve_module(&specifier, &referrer) })
+                }
+                WireFrame::HostCallAsync { call, function, args } => {
+                    self.asked.lock().unwrap().async_calls.open(call, (), charged).map_err(|overrun| overrun.to_string())?;
+                    host.call_async(function, args, AsyncReply::new(call, self.sink()));
+                    Served::Handled
+                }
+                WireFrame::LoadModule { key } => {
+                    self.asked.lock().unwrap().module_loads.open(key.clone(), (), 0).map_err(|overrun| overrun.to_string())?;
+                    let url = key.url.clone();
+                    self.capabilities.modules.load(&url, ModuleReply::new(key, self.sink())).map_err(|e| e.to_string())?;
+                    Served::Handled
+                }
+                WireFrame::Console { level, message } if self.console => {
+                    host.console(level, message);
+                    Served::Handled
+                }
+                WireFrame::Console { .. } => return Err("console output from a runtime whose console is off".into()),
+                WireFrame::Uncaught { exception } => {
+                    host.uncaught_exception(exception);
+                    Served::Handled
+                }
+                WireFrame::Reply { id, result } => {
+                    let result = match result {
+                        Err(error) => Err(reported_error(self, error)?),
+                        Ok(response) => Ok(response),
+                    };
+                    Served::Reply { id, result }
+                }
+                other => return Err(format!("a {} frame, which the guest never sends once started", frame_name(&other))),
+            })
+        })
     }
-}
 
-/// Serve one frame from the socket. `Err` names a protocol violation.
-fn answer_guest(shared: &Shared, host: &EngineHost, frame: WireFrame) -> Result<(), String> {
-    let sent = match serve_call(host, frame, &shared.completions) {
-        Served::Answer(answer) => shared.send(&answer),
-        Served::Handled => Ok(()),
-        Served::NotACall(WireFrame::Reply { id, result }) => {
-            let in_flight = shared.in_flight.lock().unwrap().remove(&id);
-            let request = in_flight.ok_or_else(|| format!("a reply to request {id}, which was never sent or was answered already"))?;
-            (request.reply)(result);
-            Ok(())
+    fn sink(&self) -> CompletionSink {
+        CompletionSink::Bounded(self.completions.clone())
+    }
+
+    /// A reply as its caller gets it: a termination the guest reported ends the runtime first.
+    fn settled(&self, result: Result<Response, EngineError>) -> Result<Response, EngineError> {
+        if let Err(EngineError::Terminated(reason)) = &result {
+            self.end(reason.clone());
         }
-        Served::NotACall(other) => return Err(format!("a {} frame, which only the host sends", frame_name(&other))),
-    };
-    // A failed write means the guest is gone; the next read says why.
-    drop(sent);
-    Ok(())
+        result
+    }
 }
 
 /// What became of a frame from the guest.
@@ -338,38 +507,54 @@ enum Served {
     Answer(WireFrame),
     /// A notice, handled; nothing goes back.
     Handled,
-    /// Not a call or notice; given back to the caller.
-    NotACall(WireFrame),
+    /// The answer to request `id`.
+    Reply { id: u64, result: Result<Response, EngineError> },
 }
 
-/// Serve a call or notice from the guest, whichever carrier it came on.
-fn serve_call(host: &EngineHost, frame: WireFrame, completions: &mpsc::Sender<Inbound>) -> Served {
-    match frame {
-        WireFrame::HostCall { call, function, args } => {
-            Served::Answer(WireFrame::HostReply { call, result: host.call(function, args) })
+/// The I/O thread: answer the guest until it goes away or misbehaves, looking at every
+/// caller's deadline at least every `POLL` however busy the socket is.
+fn serve_guest(shared: &Arc<Shared>, mut reader: FrameReader<UnixStream>) {
+    let host = EngineHost(shared.capabilities.clone());
+    let mut next_look = Instant::now();
+    loop {
+        if shared.termination.lock().unwrap().is_some() {
+            return;
         }
-        WireFrame::ResolveModule { call, specifier, referrer } => {
-            Served::Answer(WireFrame::Resolved { call, result: host.resolve_module(&specifier, &referrer) })
+        match reader.poll() {
+            Ok(Some(payload)) => {
+                let answered = decode_from_guest(&payload, shared.limit, shared.limits)
+                    .map_err(|error| error.to_string())
+                    .and_then(|(frame, charged)| answer_guest(shared, &host, frame, charged));
+                if let Err(violation) = answered {
+                    return shared.end(TerminationReason::ProtocolViolation(violation));
+                }
+            }
+            Ok(None) => {}
+            Err(error) => return shared.end(shared.death_reason(&error)),
         }
-        WireFrame::HostCallAsync { call, function, args } => {
-            host.call_async(function, args, AsyncReply::new(call, completions.clone()));
-            Served::Handled
+        if Instant::now() >= next_look {
+            next_look = Instant::now() + POLL;
+            if let Some(waited) = shared.overdue() {
+                return shared.end(TerminationReason::TimeoutOverdue { waited });
+            }
+            shared.send_releases();
         }
-        WireFrame::LoadModule { key } => {
-            let url = key.url.clone();
-            host.load_module(&url, ModuleReply::new(key, completions.clone()));
-            Served::Handled
-        }
-        WireFrame::Console { level, message } => {
-            host.console(level, message);
-            Served::Handled
-        }
-        WireFrame::Uncaught { exception } => {
-            host.uncaught_exception(exception);
-            Served::Handled
-        }
-        other => Served::NotACall(other),
     }
+}
+
+/// Serve one frame from the socket. `Err` names a protocol violation.
+fn answer_guest(shared: &Shared, host: &EngineHost, frame: WireFrame, charged: usize) -> Result<(), String> {
+    match shared.serve(host, frame, charged)? {
+        // A failed write has ended the runtime already.
+        Served::Answer(answer) => drop(shared.send(&answer)),
+        Served::Handled => {}
+        Served::Reply { id, result } => {
+            let in_flight = shared.in_flight.lock().unwrap().remove(&id);
+            let request = in_flight.ok_or_else(|| format!("a reply to request {id}, which was never sent or was answered already"))?;
+            (request.reply)(shared.settled(result));
+        }
+    }
+    Ok(())
 }
 
 /// Send async completions and module sources to the guest as they arrive, from any thread,
@@ -378,12 +563,18 @@ fn serve_call(host: &EngineHost, frame: WireFrame, completions: &mpsc::Sender<In
 fn forward_completions(shared: &Shared, completions: Receiver<Inbound>) {
     while let Ok(completion) = completions.recv() {
         let frame = match completion {
-            Inbound::Completion { call, result } => WireFrame::AsyncComplete { call, result },
-            Inbound::ModuleSource { key, result } => WireFrame::ModuleSource { key, result },
+            Inbound::Completion { call, result } => {
+                shared.asked.lock().unwrap().async_calls.close(&call);
+                WireFrame::AsyncComplete { call, result }
+            }
+            Inbound::ModuleSource { key, result } => {
+                shared.asked.lock().unwrap().module_loads.close(&key);
+                WireFrame::ModuleSource { key, result }
+            }
             Inbound::Close => return,
             Inbound::Request { .. } | Inbound::Wake => continue,
         };
-        if shared.send(&frame).is_err() {
+        if shared.termination.lock().unwrap().is_some() || shared.send(&frame).is_err() {
             return;
         }
     }
@@ -399,6 +590,7 @@ fn frame_name(frame: &WireFrame) -> &'static str {
         WireFrame::Resolved { .. } => "Resolved",
         WireFrame::ModuleSource { .. } => "ModuleSource",
         WireFrame::Noted => "Noted",
+        WireFrame::Release { .. } => "Release",
         WireFrame::Ready { .. } => "Ready",
         WireFrame::StartFailed { .. } => "StartFailed",
         WireFrame::Reply { .. } => "Reply",
@@ -439,49 +631,61 @@ impl HardenedBackend {
         let (shared, lane) = (&self.shared, &self.shared.lane);
         let host = EngineHost(shared.capabilities.clone());
         let (id, deadline) = self.number(&request);
+        let overdue = || deadline.is_some_and(|deadline| deadline.passed(&shared.serving));
         // Stop waiting for the guest once the runtime ended or the request's time ran out.
-        let abandon = || shared.is_guest_gone() || deadline.is_some_and(|deadline| deadline <= Instant::now());
+        let abandon = || shared.is_guest_gone() || overdue();
         if !lane.holds(Side::Parent) {
-            return Err(shared.fail("the guest took the lane out of turn; it was killed".into()));
+            return Err(shared.fail(TerminationReason::ProtocolViolation("it took the lane out of turn".into())));
         }
+        let lost = |error: WireError| Err(self.lane_failure(error, deadline));
         let mut outgoing = WireFrame::Request { id, request };
         loop {
+            // However fast the guest keeps the lane busy, the deadline holds.
+            if abandon() {
+                return lost(WireError::Closed);
+            }
             match lane.send(Side::Parent, &outgoing, &abandon) {
                 Ok(()) => {}
                 // Only a value past the wire's maximum cannot be encoded: it fails its own call.
                 Err(WireError::Unencodable(why)) => match outgoing {
                     WireFrame::HostReply { call, .. } => {
                         let why = format!("the host function's result cannot be passed to the guest: {why}");
-                        outgoing = WireFrame::HostReply { call, result: Err(HostError::error(why)) };
+                        outgoing = WireFrame::HostReply { call, result: Err(jscell_engine::HostError::error(why)) };
                         continue;
                     }
                     _ => return Err(EngineError::InvalidRequest(format!("the request cannot be passed to the guest: {why}"))),
                 },
-                Err(error) => return Err(self.lane_failure(error)),
+                Err(error) => return lost(error),
             }
-            let frame = lane
-                .await_turn(Side::Parent, &abandon)
-                .and_then(|()| lane.receive(Side::Parent, shared.limit, &abandon))
-                .map_err(|error| self.lane_failure(error))?;
-            outgoing = match serve_call(&host, frame, &shared.completions) {
-                Served::NotACall(WireFrame::Reply { id: replied, result }) if replied == id => return result,
-                Served::Answer(answer) => answer,
-                Served::Handled => WireFrame::Noted,
-                Served::NotACall(other) => {
-                    let reason = format!("the guest broke the wire protocol: a {} frame on the lane", frame_name(&other));
-                    return Err(shared.fail(reason));
+            let received = lane.await_turn(Side::Parent, &abandon).and_then(|()| lane.receive_payload(Side::Parent, shared.limit, &abandon));
+            let payload = match received {
+                Ok(payload) => payload,
+                Err(error) => return lost(error),
+            };
+            let served = decode_from_guest(&payload, shared.limit, shared.limits)
+                .map_err(|error| error.to_string())
+                .and_then(|(frame, charged)| shared.serve(&host, frame, charged));
+            outgoing = match served {
+                Ok(Served::Reply { id: replied, result }) if replied == id => return shared.settled(result),
+                Ok(Served::Reply { id: replied, .. }) => {
+                    let what = format!("a reply to request {replied} on the lane, where request {id} waits");
+                    return Err(shared.fail(TerminationReason::ProtocolViolation(what)));
                 }
+                Ok(Served::Answer(answer)) => answer,
+                Ok(Served::Handled) => WireFrame::Noted,
+                Err(violation) => return Err(shared.fail(TerminationReason::ProtocolViolation(violation))),
             };
         }
     }
 
     /// What a failed lane exchange costs the caller: the guest is killed for its silence past
-    /// the deadline or for what it sent, unless the runtime already ended for another reason,
-    /// which it then reports. Either way, once the guest is gone.
-    fn lane_failure(&self, error: WireError) -> EngineError {
-        self.shared.fail(match error {
-            WireError::Closed => OVERDUE.into(),
-            error => format!("the guest broke the wire protocol: {error}"),
+    /// the deadline or for what it did on the lane, unless the runtime already ended for
+    /// another reason, which it then reports. Either way, once the guest is gone.
+    fn lane_failure(&self, error: WireError, deadline: Option<Deadline>) -> EngineError {
+        self.shared.fail(match (error, deadline) {
+            (WireError::Closed, Some(deadline)) => TerminationReason::TimeoutOverdue { waited: deadline.allowed },
+            (WireError::Closed, None) => self.shared.reason(),
+            (error, _) => TerminationReason::ProtocolViolation(format!("on the lane: {error}")),
         })
     }
 }
@@ -493,12 +697,17 @@ impl Backend for HardenedBackend {
         }
         let (id, deadline) = self.number(&request);
         self.shared.in_flight.lock().unwrap().insert(id, InFlight { reply, deadline });
-        if self.shared.send(&WireFrame::Request { id, request }).is_err() {
-            // The I/O thread learns why the guest is gone and fails this request with it.
+        if let Err(error) = self.shared.send(&WireFrame::Request { id, request }) {
+            // A write that ended the runtime has failed this request with the reason already.
             if let Some(in_flight) = self.shared.in_flight.lock().unwrap().remove(&id) {
-                let reason = self.termination().unwrap_or(TerminationReason::EngineLost("the guest is gone".into()));
-                (in_flight.reply)(Err(EngineError::Terminated(reason)));
+                (in_flight.reply)(Err(error));
             }
+        }
+    }
+
+    fn release(&self, function: FunctionHandle) {
+        if self.stamp.is_current() && self.termination().is_none() {
+            self.shared.releases.lock().unwrap().push(function);
         }
     }
 
@@ -550,13 +759,6 @@ impl Backend for HardenedBackend {
 
     fn guest(&self) -> Option<GuestReport> {
         Some(GuestReport { pid: self.pid, rss_bytes: rss_bytes(self.pid), sandbox_layers: self.layers.clone() })
-    }
-}
-
-fn request_timeout(request: &Request) -> Option<Duration> {
-    match request {
-        Request::Eval { timeout, .. } | Request::EvalModule { timeout, .. } | Request::Call { timeout, .. } => *timeout,
-        Request::Release { .. } | Request::SetGlobal { .. } | Request::Stats => None,
     }
 }
 

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use jscell_engine::poll_briefly;
 
+use crate::guest_bounds::STALL_DEADLINE;
 use crate::wire::{decode_payload, encode_payload, FrameLimit, WireError, WireFrame};
 
 /// The two ends of a lane; the value is whose turn it is.
@@ -146,10 +147,15 @@ impl Lane {
     }
 
     /// Pass `frame` to the other side, which must be receiving: in one handover when it fits
-    /// the buffer, else chunk by chunk. `from` must hold the turn. A wait for an acknowledgement
-    /// ends with `Closed` once `abandon()` holds.
+    /// the buffer, else chunk by chunk. `from` must hold the turn. The wait for the first chunk
+    /// to be taken ends with `Closed` once `abandon()` holds; the other side, once it took
+    /// one, must take each next chunk within `STALL_DEADLINE` (else `Stalled`).
     pub fn send(&self, from: Side, frame: &WireFrame, abandon: &dyn Fn() -> bool) -> Result<(), WireError> {
-        let bytes = encode_payload(frame)?;
+        self.send_payload(from, &encode_payload(frame)?, abandon)
+    }
+
+    /// `send` for a frame already encoded (without its length prefix).
+    pub fn send_payload(&self, from: Side, bytes: &[u8], abandon: &dyn Fn() -> bool) -> Result<(), WireError> {
         let header = self.header();
         let mut sent = 0;
         loop {
@@ -158,41 +164,64 @@ impl Lane {
             unsafe { std::ptr::copy_nonoverlapping(bytes[sent..].as_ptr(), self.buffer(), chunk) };
             header.total.store(bytes.len() as u64, SeqCst);
             header.length.store(chunk as u64, SeqCst);
+            let first = sent == 0;
             sent += chunk;
             self.hand_over(from.other());
             if sent == bytes.len() {
                 return Ok(());
             }
-            self.await_turn(from, abandon)?;
+            match first {
+                true => self.await_turn(from, abandon)?,
+                false => self.await_progress(from, abandon)?,
+            }
         }
     }
 
     /// Take the frame the other side is passing (call while holding the turn), acknowledging
-    /// each chunk but the last. Lengths are checked against `limit` and the buffer; a wait for
-    /// the next chunk ends with `Closed` once `abandon()` holds.
+    /// each chunk but the last. Lengths are checked against `limit` and the buffer, and the
+    /// frame grows as its chunks arrive, whatever total it claims. Each next chunk must come
+    /// within `STALL_DEADLINE` (else `Stalled`), or before `abandon()` holds (else `Closed`).
     pub fn receive(&self, to: Side, limit: FrameLimit, abandon: &dyn Fn() -> bool) -> Result<WireFrame, WireError> {
+        decode_payload(&self.receive_payload(to, limit, abandon)?, limit)
+    }
+
+    /// `receive`, without decoding: the payload's bytes, copied out of shared memory.
+    pub fn receive_payload(&self, to: Side, limit: FrameLimit, abandon: &dyn Fn() -> bool) -> Result<Vec<u8>, WireError> {
         let header = self.header();
         // Each length is read once: the other side may change it while this side copies.
-        let claimed = usize::try_from(header.total.load(SeqCst)).unwrap_or(usize::MAX);
-        if claimed > limit.bytes() {
-            return Err(WireError::TooLarge { length: claimed, limit: limit.bytes() });
+        let total = usize::try_from(header.total.load(SeqCst)).unwrap_or(usize::MAX);
+        if total > limit.bytes() {
+            return Err(WireError::TooLarge { length: total, limit: limit.bytes() });
         }
-        let total = claimed;
-        let mut bytes = vec![0u8; total];
-        let mut received = 0;
+        let mut bytes: Vec<u8> = Vec::new();
         loop {
             let chunk = usize::try_from(header.length.load(SeqCst)).unwrap_or(usize::MAX);
+            let received = bytes.len();
             if chunk == 0 || chunk > self.capacity() || chunk > total - received {
                 return Err(WireError::Malformed(format!("a chunk of {chunk} bytes at {received} of {total}")));
             }
-            // SAFETY: `chunk` is within the buffer and within `bytes`; plain bytes are copied.
-            unsafe { std::ptr::copy_nonoverlapping(self.buffer(), bytes[received..].as_mut_ptr(), chunk) };
-            received += chunk;
-            if received == total {
-                return decode_payload(&bytes, limit);
+            bytes.reserve(chunk);
+            // SAFETY: `chunk` is within the buffer, and `bytes` has room for it; plain bytes
+            // are copied, then counted.
+            unsafe {
+                std::ptr::copy_nonoverlapping(self.buffer(), bytes.as_mut_ptr().add(received), chunk);
+                bytes.set_len(received + chunk);
+            }
+            if bytes.len() == total {
+                return Ok(bytes);
             }
             self.hand_over(to.other());
-            self.await_turn(to, abandon)?;
+            self.await_progress(to, abandon)?;
+        }
+    }
+
+    /// Wait for the other side's next chunk of a frame in transit: `Stalled` when it does not
+    /// come within `STALL_DEADLINE`.
+    fn await_progress(&self, side: Side, abandon: &dyn Fn() -> bool) -> Result<(), WireError> {
+        let stalled_at = Instant::now() + STALL_DEADLINE;
+        match self.await_turn(side, &|| abandon() || Instant::now() >= stalled_at) {
+            Err(WireError::Closed) if !abandon() => Err(WireError::Stalled(STALL_DEADLINE)),
+            other => other,
         }
     }
 

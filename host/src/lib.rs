@@ -5,6 +5,7 @@
 
 mod backend;
 mod capability_host;
+mod guest_bounds;
 mod guest_pool;
 mod guest_process;
 mod hardened;
@@ -17,11 +18,12 @@ pub mod wire;
 
 pub use backend::Backend;
 pub use capability_host::{AsyncHandler, CapabilityHost, ConsoleSink, SyncHandler};
+pub use guest_bounds::{table as guest_bounds, Bound, Shown};
 pub use guest_pool::MAX_WARM_GUESTS;
 pub use guest_process::GuestOptions;
 pub use hardened::{GuestReport, HardenedBackend, StartError};
 pub use module_root::ModuleRoot;
-pub use module_sources::{ModuleLoader, ModuleResolver, ModuleSources};
+pub use module_sources::{ModuleLoader, ModuleResolver, ModuleSources, NotResolved};
 pub use native::{EngineThreadWrapper, NativeBackend};
 
 pub use jscell_engine as engine;

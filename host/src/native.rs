@@ -4,7 +4,8 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 
 use jscell_engine::{
-    Engine, EngineConfig, EngineError, EngineHandle, ProcessStamp, Reply, Request, TerminationReason, ENGINE_THREAD_STACK,
+    Engine, EngineConfig, EngineError, EngineHandle, FunctionHandle, ProcessStamp, Reply, Request, TerminationReason,
+    ENGINE_THREAD_STACK,
 };
 
 use crate::backend::Backend;
@@ -51,8 +52,8 @@ impl NativeBackend {
                                         .map(String::as_str)
                                         .or_else(|| panic.downcast_ref::<&str>().copied())
                                         .unwrap_or("unknown");
-                                    let reason = format!("internal error in the engine thread: {why}");
-                                    handle.terminate(TerminationReason::EngineLost(reason));
+                                    let reason = format!("the engine thread panicked: {why}");
+                                    handle.terminate(TerminationReason::InternalError(reason));
                                 }
                             }
                         }
@@ -60,10 +61,10 @@ impl NativeBackend {
                     }
                 })
             })
-            .map_err(|e| EngineError::Terminated(TerminationReason::EngineLost(format!("cannot start a thread: {e}"))))?;
+            .map_err(|e| EngineError::Terminated(TerminationReason::InternalError(format!("cannot start a thread: {e}"))))?;
         let thread_id = thread.thread().id();
         let started = started_rx.recv().unwrap_or_else(|_| {
-            Err(EngineError::Terminated(TerminationReason::EngineLost("the engine thread died while starting".into())))
+            Err(EngineError::Terminated(TerminationReason::InternalError("the engine thread died while starting".into())))
         });
         match started {
             Ok(engine) => Ok(NativeBackend {
@@ -86,6 +87,12 @@ impl Backend for NativeBackend {
         match self.stamp.elsewhere() {
             Some(reason) => reply(Err(EngineError::Terminated(reason))),
             None => self.engine.send(request, reply),
+        }
+    }
+
+    fn release(&self, function: FunctionHandle) {
+        if self.stamp.is_current() {
+            self.engine.send(Request::Release { functions: vec![function] }, Box::new(|_| {}));
         }
     }
 

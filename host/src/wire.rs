@@ -1,22 +1,25 @@
 //! The wire between the parent and a hardened guest: one serde enum, bincode-encoded, in
-//! length-prefixed frames over a Unix socket. Both directions use the same types; the parent
-//! treats every frame from the guest as hostile, so decoding is bounded in size and never
-//! trusts a length it did not check.
+//! length-prefixed frames over a Unix socket. Both directions use the same types. The parent
+//! treats every frame from the guest as hostile (`decode_from_guest`): bounded in size, charged
+//! against the runtime's value limits as it decodes, never allocating from a length it did not
+//! receive the bytes for.
 
 use std::io::{self, Read, Write};
 
 use jscell_engine::{
-    AsyncCallId, ConsoleLevel, EngineConfig, EngineError, HostError, HostFunctionId, JsException, ModuleKey, Request,
-    Response, Value,
+    at_most, charged, AsyncCallId, ConsoleLevel, ConversionLimits, EngineConfig, EngineError, FunctionHandle, HostError,
+    HostFunctionId, JsException, ModuleKey, Request, Response, Value,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::guest_bounds::MAX_SANDBOX_LAYERS;
+
 /// Bytes in the length prefix of every frame.
 const PREFIX: usize = 4;
+/// The most a frame reader asks of the stream in one read.
+const READ_CHUNK: usize = 256 << 10;
 
-/// No frame is ever larger. bincode also refuses any length claimed inside a payload beyond
-/// this before allocating for it; without a limit, a forged string length made it allocate
-/// whatever was claimed.
+/// No frame is ever larger.
 pub const MAX_FRAME_BYTES: usize = 1 << 30;
 
 /// Every message on the wire.
@@ -41,7 +44,10 @@ pub enum WireFrame {
 
     // Guest → parent.
     /// The engine started and ran its bootstrap; each sandbox layer and whether it is active.
-    Ready { layers: Vec<(String, bool)> },
+    Ready {
+        #[serde(deserialize_with = "at_most::<MAX_SANDBOX_LAYERS, _, _>")]
+        layers: Vec<(String, bool)>,
+    },
     /// The engine could not start.
     StartFailed { error: EngineError },
     /// The answer to `Request` `id`.
@@ -61,6 +67,10 @@ pub enum WireFrame {
     /// A notice from the guest (console output, an async call, ...) was handled, and the turn
     /// is the guest's again.
     Noted,
+
+    // Parent → guest, a notice.
+    /// These function handles were released on the parent's side: the guest may forget them.
+    Release { functions: Vec<FunctionHandle> },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +83,8 @@ pub enum WireError {
     Malformed(String),
     #[error("a frame could not be encoded: {0}")]
     Unencodable(String),
+    #[error("the other side stopped taking or sending a frame it had begun, for {0:?}")]
+    Stalled(std::time::Duration),
     #[error("wire I/O failed: {0}")]
     Io(#[from] io::Error),
 }
@@ -85,6 +97,11 @@ pub struct FrameLimit(usize);
 impl FrameLimit {
     pub fn new(bytes: usize) -> Self {
         FrameLimit(bytes.min(MAX_FRAME_BYTES))
+    }
+
+    /// The largest frame accepted from a guest whose runtime has `limits`.
+    pub fn for_guest(limits: ConversionLimits) -> Self {
+        FrameLimit::new(crate::guest_bounds::frame_limit(limits))
     }
 
     pub fn bytes(&self) -> usize {
@@ -115,51 +132,127 @@ pub fn write_frame(writer: &mut impl Write, frame: &WireFrame) -> Result<(), Wir
     Ok(())
 }
 
-/// Decode one frame's payload (without its prefix). The whole payload must be one frame.
-pub fn decode_payload(payload: &[u8], limit: FrameLimit) -> Result<WireFrame, WireError> {
-    if payload.len() > limit.0 {
-        return Err(WireError::TooLarge { length: payload.len(), limit: limit.0 });
-    }
-    let (frame, used) =
-        bincode::serde::decode_from_slice(payload, config()).map_err(|e| WireError::Malformed(e.to_string()))?;
+fn whole<T>(payload: &[u8], decoded: Result<(T, usize), bincode::error::DecodeError>) -> Result<T, WireError> {
+    let (frame, used) = decoded.map_err(|e| WireError::Malformed(e.to_string()))?;
     if used != payload.len() {
         return Err(WireError::Malformed(format!("{} trailing bytes", payload.len() - used)));
     }
     Ok(frame)
 }
 
-/// Reads frames from a stream, refusing any whose declared length exceeds the limit.
+fn check_size(payload: &[u8], limit: FrameLimit) -> Result<(), WireError> {
+    if payload.len() > limit.0 {
+        return Err(WireError::TooLarge { length: payload.len(), limit: limit.0 });
+    }
+    Ok(())
+}
+
+/// Decode one frame's payload (without its prefix) from a trusted peer (the guest reads the
+/// parent's frames so). The whole payload must be one frame.
+pub fn decode_payload(payload: &[u8], limit: FrameLimit) -> Result<WireFrame, WireError> {
+    check_size(payload, limit)?;
+    whole(payload, bincode::serde::decode_from_slice(payload, config()))
+}
+
+/// Decode a frame from a guest, which may be compromised: at most `limit` bytes, and every
+/// value in it charged against `limits` once, as the engine charges a value it sends (so a
+/// frame an honest engine would not have sent fails). Returns the frame and what its values
+/// were charged.
+pub fn decode_from_guest(payload: &[u8], limit: FrameLimit, limits: ConversionLimits) -> Result<(WireFrame, usize), WireError> {
+    check_size(payload, limit)?;
+    let (decoded, spent) = charged(limits, || within_claim_bound(payload));
+    Ok((whole(payload, decoded)?, spent))
+}
+
+/// bincode reserves a string's claimed length before it reads the bytes, refusing only claims
+/// past its compile-time limit, which it charges with the decoded size of everything (a variant
+/// tag of one byte counts four). Decoding under the smallest limit of at least sixteen times the
+/// payload keeps what a claim can reserve within that (at least 1 MiB) of the bytes that arrived.
+fn within_claim_bound(payload: &[u8]) -> Result<(WireFrame, usize), bincode::error::DecodeError> {
+    macro_rules! smallest_limit {
+        ($($bits:literal)+) => {
+            $(
+                if payload.len().saturating_mul(16) <= 1 << $bits {
+                    let config = bincode::config::standard().with_limit::<{ 1 << $bits }>();
+                    return bincode::serde::decode_from_slice(payload, config);
+                }
+            )+
+        };
+    }
+    smallest_limit!(20 24 28);
+    bincode::serde::decode_from_slice(payload, config())
+}
+
+/// Reads frames from a stream as their bytes arrive, refusing any whose declared length exceeds
+/// the limit. Nothing is reserved from a declared length: the buffer grows with what arrives.
 pub struct FrameReader<R> {
     reader: R,
     limit: FrameLimit,
+    prefix: [u8; PREFIX],
+    /// Bytes of the prefix read so far; the payload follows once it is whole.
+    prefix_read: usize,
+    payload: Vec<u8>,
 }
 
 impl<R: Read> FrameReader<R> {
     pub fn new(reader: R, limit: FrameLimit) -> Self {
-        FrameReader { reader, limit }
+        FrameReader { reader, limit, prefix: [0; PREFIX], prefix_read: 0, payload: Vec::new() }
     }
 
     pub fn get_ref(&self) -> &R {
         &self.reader
     }
 
-    pub fn read(&mut self) -> Result<WireFrame, WireError> {
-        let mut prefix = [0u8; PREFIX];
-        match self.reader.read_exact(&mut prefix) {
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(WireError::Closed),
-            other => other?,
+    /// Read what the stream has of the current frame: its payload once whole, or `None` when
+    /// a read timed out first (what arrived is kept, and the next call continues the frame).
+    pub fn poll(&mut self) -> Result<Option<Vec<u8>>, WireError> {
+        while self.prefix_read < PREFIX {
+            match self.reader.read(&mut self.prefix[self.prefix_read..]) {
+                Ok(0) if self.prefix_read == 0 => return Err(WireError::Closed),
+                Ok(0) => return Err(WireError::Malformed("the stream ended inside a frame".into())),
+                Ok(read) => self.prefix_read += read,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if timed_out(&e) => return Ok(None),
+                Err(e) => return Err(WireError::Io(e)),
+            }
         }
-        let length = u32::from_le_bytes(prefix) as usize;
+        let length = u32::from_le_bytes(self.prefix) as usize;
         if length > self.limit.0 {
             return Err(WireError::TooLarge { length, limit: self.limit.0 });
         }
-        let mut payload = vec![0u8; length];
-        self.reader.read_exact(&mut payload).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => WireError::Malformed("the stream ended inside a frame".into()),
-            _ => WireError::Io(e),
-        })?;
-        decode_payload(&payload, self.limit)
+        // One read at a time, into room for what may come now: a caller polling with a
+        // timeout gets control back after every read, however slowly the bytes trickle in.
+        let received = self.payload.len();
+        let room = (length - received).min(READ_CHUNK);
+        self.payload.resize(received + room, 0);
+        let read = self.reader.read(&mut self.payload[received..]);
+        self.payload.truncate(received + *read.as_ref().unwrap_or(&0));
+        match read {
+            Ok(0) if room > 0 => return Err(WireError::Malformed("the stream ended inside a frame".into())),
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || timed_out(&e) => return Ok(None),
+            Err(e) => return Err(WireError::Io(e)),
+        }
+        if self.payload.len() < length {
+            return Ok(None);
+        }
+        self.prefix_read = 0;
+        Ok(Some(std::mem::take(&mut self.payload)))
     }
+
+    /// Wait for the next whole frame and decode it as a trusted peer's (`decode_payload`).
+    pub fn read(&mut self) -> Result<WireFrame, WireError> {
+        loop {
+            if let Some(payload) = self.poll()? {
+                return decode_payload(&payload, self.limit);
+            }
+        }
+    }
+}
+
+/// Whether a read or write gave up because its socket timeout passed.
+pub fn timed_out(error: &io::Error) -> bool {
+    matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
 #[cfg(test)]
@@ -256,15 +349,107 @@ mod tests {
         assert!(error.to_string().contains("nested deeper"), "{error}");
     }
 
+    const GUEST_LIMITS: ConversionLimits = ConversionLimits { max_depth: 64, max_bytes: 4096 };
+
+    fn from_guest(frame: &WireFrame) -> Result<(WireFrame, usize), WireError> {
+        decode_from_guest(&encode_payload(frame).unwrap(), LIMIT, GUEST_LIMITS)
+    }
+
+    fn reply(value: Value) -> WireFrame {
+        WireFrame::Reply { id: 1, result: Ok(Response::Value(value)) }
+    }
+
+    /// A value from a guest costs what the engine charges for it: eight bytes a node plus the
+    /// bytes of strings, keys and byte arrays; one node over the limit is refused.
+    #[test]
+    fn a_guest_frame_is_charged_as_the_engine_charges_its_values() {
+        let nulls = |count| reply(Value::Array(vec![Value::Null; count]));
+        assert_eq!(from_guest(&nulls(511)).unwrap().1, 4096);
+        assert!(from_guest(&nulls(512)).unwrap_err().to_string().contains("max_serialization_bytes (4096 bytes)"));
+        let object = reply(Value::Object(vec![("key".into(), Value::String("text".into()))]));
+        assert_eq!(from_guest(&object).unwrap().1, 8 + (8 + 3) + (8 + 4));
+        let bytes = reply(Value::Bytes(vec![0; 10]));
+        assert_eq!(from_guest(&bytes).unwrap().1, 8 + 8 + 10);
+        // Several values in one frame share one budget.
+        let args = WireFrame::HostCall { call: 1, function: HostFunctionId(0), args: vec![Value::String("x".repeat(3000)); 2] };
+        assert!(from_guest(&args).is_err());
+        let deep = (0..65).fold(Value::Null, |inner, _| Value::Array(vec![inner]));
+        assert!(from_guest(&reply(deep)).unwrap_err().to_string().contains("max_serialization_depth (64)"));
+    }
+
+    /// An honest engine sends serialized data only as a whole value, and never a host grant.
+    #[test]
+    fn a_guest_cannot_send_grants_or_nested_serialized_data() {
+        let grant = reply(Value::HostFunction { id: HostFunctionId(0), mode: jscell_engine::CallMode::Sync });
+        assert!(from_guest(&grant).unwrap_err().to_string().contains("host function"));
+        let nested = reply(Value::Array(vec![Value::Serialized(vec![b'0'])]));
+        assert!(from_guest(&nested).unwrap_err().to_string().contains("serialized data inside"));
+        assert_eq!(from_guest(&reply(Value::Serialized(vec![b'0']))).unwrap().1, 8);
+        // Trusted peers (the parent's frames to the guest) carry grants.
+        assert!(decode_payload(&encode_payload(&grant).unwrap(), LIMIT).is_ok());
+    }
+
+    /// Serialized data is checked against what remains of the frame's budget: a back-reference
+    /// DAG is charged as what it expands to.
+    #[test]
+    fn serialized_data_from_a_guest_is_charged_as_it_expands() {
+        // [o, {a: o, b: o}, ...]: each level refers twice to the one before.
+        let mut dag = vec![b'A', 12];
+        for level in 0u8..12 {
+            dag.push(b'o');
+            for key in [b'a', b'b'] {
+                dag.extend([b'"', 1, key]);
+                match level {
+                    0 => dag.push(b'0'),
+                    _ => dag.extend([b'^', level]),
+                }
+            }
+            dag.extend([b'{', 2]);
+        }
+        dag.extend([b'$', 0, 12]);
+        assert!(from_guest(&reply(Value::Serialized(dag))).unwrap_err().to_string().contains("max_serialization_bytes"));
+    }
+
+    /// A stream whose reads time out mid-frame: the frame arrives whole once its bytes have.
+    #[test]
+    fn a_frame_split_by_read_timeouts_arrives_whole() {
+        struct Trickle(Vec<u8>, bool);
+        impl Read for Trickle {
+            fn read(&mut self, buffer: &mut [u8]) -> io::Result<usize> {
+                self.1 = !self.1;
+                if self.1 || self.0.is_empty() {
+                    return Err(io::ErrorKind::WouldBlock.into());
+                }
+                buffer[0] = self.0.remove(0);
+                Ok(1)
+            }
+        }
+        let frame = frames()[1].clone();
+        let mut reader = FrameReader::new(Trickle(encode(&frame).unwrap(), false), LIMIT);
+        let payload = loop {
+            if let Some(payload) = reader.poll().unwrap() {
+                break payload;
+            }
+        };
+        assert_eq!(decode_payload(&payload, LIMIT).unwrap(), frame);
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
 
-        /// The parent's decoder on arbitrary bytes: an error or a frame, never a panic, never
-        /// an allocation beyond the limit.
+        /// The decoders on arbitrary bytes: an error or a frame, never a panic, never an
+        /// allocation beyond the limit.
         #[test]
         fn arbitrary_bytes_never_break_the_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = decode_payload(&bytes, FrameLimit::new(4096));
+            let _ = decode_from_guest(&bytes, FrameLimit::new(4096), GUEST_LIMITS);
             let _ = FrameReader::new(bytes.as_slice(), FrameLimit::new(4096)).read();
+        }
+
+        /// Arbitrary serialized data in a guest's reply: an error or a frame.
+        #[test]
+        fn arbitrary_serialized_data_never_breaks_the_guest_decoder(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = from_guest(&reply(Value::Serialized(bytes)));
         }
 
         /// Valid frames with corrupted bytes: still an error or a frame.
@@ -274,6 +459,7 @@ mod tests {
             let at = position % encoded.len();
             encoded[at] = byte;
             let _ = FrameReader::new(encoded.as_slice(), FrameLimit::new(4096)).read();
+            let _ = decode_from_guest(&encoded[PREFIX..], FrameLimit::new(4096), GUEST_LIMITS);
         }
     }
 }

@@ -6,14 +6,16 @@
 [2, 4, 6]
 """
 
-from ._config import RuntimeConfig
+from . import bounds
+from ._config import BACKENDS, RuntimeConfig
 from ._default import bind_function, bind_object, eval, eval_async, get_default_runtime
-from ._errors import ExecutionTimeout, JavaScriptError, RuntimeTerminated, SerializationError
+from ._errors import ExecutionTimeout, JavaScriptError, RuntimeTerminated, SerializationError, TerminationReason
 from ._jscell import JsFunction
 from ._runtime import Runtime
 from ._values import RuntimeStats, UndefinedType, undefined
 
 __all__ = [
+    "BACKENDS",
     "ExecutionTimeout",
     "JavaScriptError",
     "JsFunction",
@@ -22,9 +24,11 @@ __all__ = [
     "RuntimeStats",
     "RuntimeTerminated",
     "SerializationError",
+    "TerminationReason",
     "UndefinedType",
     "bind_function",
     "bind_object",
+    "bounds",
     "eval",
     "eval_async",
     "get_default_runtime",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 
 class JavaScriptError(Exception):
@@ -22,9 +22,48 @@ class JavaScriptError(Exception):
         self.frames = frames or []
 
 
+TerminationReason = Literal[
+    "requested",
+    "closed",
+    "heap_limit",
+    "timeout_overdue",
+    "guest_crashed",
+    "guest_exited",
+    "protocol_violation",
+    "forked",
+    "internal_error",
+]
+"""Why a runtime stopped, as ``RuntimeTerminated.reason`` names it."""
+
+
 class RuntimeTerminated(RuntimeError):
-    """The runtime can no longer run code: ``terminate()`` was called, the heap limit was hit,
-    or the runtime was closed."""
+    """The runtime can no longer run code. ``reason`` says why:
+
+    - ``"requested"``: ``terminate()`` was called;
+    - ``"closed"``: the runtime was closed;
+    - ``"heap_limit"``: the JavaScript heap reached ``max_heap_size``;
+    - ``"timeout_overdue"`` (hardened): the guest did not answer within the call's timeout plus
+      the grace period, or within the fixed deadline of a call that takes no timeout;
+    - ``"guest_crashed"`` (hardened): the guest process was killed by ``signal``;
+    - ``"guest_exited"`` (hardened): the guest process exited with ``exit_code``;
+    - ``"protocol_violation"`` (hardened): the guest sent what an honest guest never sends;
+    - ``"forked"``: the runtime belongs to the process this one was forked from;
+    - ``"internal_error"``: a bug in jscell.
+
+    In every hardened case the guest is killed and reaped before the exception is raised.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        reason: TerminationReason = "closed",
+        signal: int | None = None,
+        exit_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.signal = signal
+        self.exit_code = exit_code
 
 
 class ExecutionTimeout(RuntimeError, TimeoutError):

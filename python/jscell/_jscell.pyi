@@ -6,9 +6,10 @@ from typing import Any, final
 
 from typing_extensions import Self
 
-__all__ = ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS"]
+__all__ = ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS"]
 
 MAX_WARM_GUESTS: int
+GUEST_BOUNDS: list[tuple[str, str, float | int | None, str]]
 
 @final
 class RuntimeCore:

@@ -2,9 +2,7 @@
 //! applies in the other direction; callables become host functions granted to this runtime.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
-
-use rustc_hash::FxHashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use jscell_host::engine::{deep, Build, CallMode, ConversionError, ReadError, SerializedReader, Value, MAX_SAFE_INTEGER};
@@ -262,10 +260,12 @@ impl<'a> ToPython<'a> {
     }
 }
 
-/// One Python string per distinct object key: records repeat their keys. Keys are short and
-/// not attacker-chosen in a way that matters here (a slow hash would only slow this caller).
+/// One Python string per distinct object key: records repeat their keys. The keys are chosen by
+/// JavaScript (on hardened, by a guest that may be compromised), so the map hashes with the
+/// standard library's keyed hasher: with an unkeyed one, keys made to collide turn each lookup
+/// into a scan of all of them.
 #[derive(Default)]
-struct KeyCache(FxHashMap<String, Py<PyString>>);
+struct KeyCache(HashMap<String, Py<PyString>>);
 
 impl KeyCache {
     fn get<'py>(&mut self, py: Python<'py>, key: &str) -> Bound<'py, PyString> {

@@ -1,6 +1,6 @@
 //! The one boundary where engine errors become Python exceptions.
 
-use jscell_host::engine::{ConversionError, EngineError, HostError, JsException};
+use jscell_host::engine::{ConversionError, EngineError, HostError, JsException, TerminationReason};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -11,13 +11,28 @@ pub fn to_py_err(py: Python<'_>, error: EngineError) -> PyErr {
     let class = match &error {
         EngineError::JavaScript(exception) => return javascript_error(py, exception),
         EngineError::Timeout(_) => py_objects::execution_timeout(py),
-        EngineError::Terminated(_) => py_objects::runtime_terminated(py),
+        EngineError::Terminated(reason) => return terminated(py, reason, error.to_string()),
         EngineError::Conversion(_) => py_objects::serialization_error(py),
         EngineError::Stalled | EngineError::InvalidRequest(_) => return PyRuntimeError::new_err(error.to_string()),
     };
     match class {
         Ok(class) => PyErr::from_type(class.clone(), error.to_string()),
         Err(import_failed) => import_failed,
+    }
+}
+
+/// `RuntimeTerminated(message)` carrying `reason` as data: its name, and the signal or exit
+/// code of a guest that died.
+pub fn terminated(py: Python<'_>, reason: &TerminationReason, message: String) -> PyErr {
+    let (signal, exit_code) = match reason {
+        TerminationReason::GuestCrashed { signal } => (Some(*signal), None),
+        TerminationReason::GuestExited { code } => (None, Some(*code)),
+        _ => (None, None),
+    };
+    let built = py_objects::runtime_terminated(py).and_then(|class| class.call1((message, reason.name(), signal, exit_code)));
+    match built {
+        Ok(instance) => PyErr::from_value(instance),
+        Err(failed) => failed,
     }
 }
 

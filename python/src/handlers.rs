@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use jscell_host::engine::{AsyncReply, ConsoleLevel, HostError, HostFunctionId, JsException, Value};
+use jscell_host::engine::{AsyncReply, ConsoleLevel, HostError, HostFunctionId, JsException, ModuleReply, Value};
 use jscell_host::{ConsoleSink, ModuleLoader, ModuleResolver};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -81,11 +81,11 @@ fn call_async(
     })();
     let (runtime, event_loop, awaitable) = match started {
         Ok(started) => started,
-        Err(error) => return reply.resolve(Err(error)),
+        Err(error) => return resolve(py, reply, Err(error)),
     };
     if !awaitable.hasattr("__await__").unwrap_or(false) {
         // An async-registered handler that answered at once.
-        return reply.resolve(js_value(py, &runtime, &awaitable));
+        return resolve(py, reply, js_value(py, &runtime, &awaitable));
     }
     let weak = Arc::downgrade(&runtime);
     let on_done: OnDone = Box::new(move |py, result| {
@@ -93,12 +93,23 @@ fn call_async(
             Ok(value) => js_value(py, &runtime, &value),
             Err(error) => Err(host_error(py, &error)),
         });
-        reply.resolve(value);
+        resolve(py, reply, value);
     });
     await_on_loop(py, event_loop, awaitable, on_done);
 }
 
 type OnDone = Box<dyn FnOnce(Python<'_>, PyResult<Bound<'_, PyAny>>) + Send>;
+
+/// Answer an async host call without the GIL: a hardened runtime's queue of answers is bounded,
+/// and waiting for room there must not stop every other Python thread.
+fn resolve(py: Python<'_>, reply: AsyncReply, result: Result<Value, HostError>) {
+    py.detach(move || reply.resolve(result));
+}
+
+/// Answer a module fetch without the GIL, for the same reason.
+fn resolve_module(py: Python<'_>, reply: ModuleReply, source: Result<String, HostError>) {
+    py.detach(move || reply.resolve(source));
+}
 
 /// Run `awaitable` on `event_loop` and hand its outcome to `on_done`, exactly once.
 fn await_on_loop(py: Python<'_>, event_loop: Py<PyAny>, awaitable: Bound<'_, PyAny>, on_done: OnDone) {
@@ -157,10 +168,10 @@ pub fn module_loader(runtime: &Arc<RuntimeShared>, loader: Py<PyAny>) -> ModuleL
         Python::attach(|py| {
             let source = match loader.bind(py).call1((url,)) {
                 Ok(source) => source,
-                Err(error) => return reply.resolve(Err(host_error(py, &error))),
+                Err(error) => return resolve_module(py, reply, Err(host_error(py, &error))),
             };
             if !source.hasattr("__await__").unwrap_or(false) {
-                return reply.resolve(module_source(&source));
+                return resolve_module(py, reply, module_source(&source));
             }
             let event_loop = match runtime_of(&weak).and_then(|rt| {
                 rt.event_loop(py).map_err(|why| HostError::error(format!("async module loader cannot run: {why}")))
@@ -169,11 +180,12 @@ pub fn module_loader(runtime: &Arc<RuntimeShared>, loader: Py<PyAny>) -> ModuleL
                 Err(error) => {
                     // Never awaited: close it so Python does not warn about it later.
                     let _ = source.call_method0("close");
-                    return reply.resolve(Err(error));
+                    return resolve_module(py, reply, Err(error));
                 }
             };
             let on_done: OnDone = Box::new(move |py, result| {
-                reply.resolve(result.map_err(|e| host_error(py, &e)).and_then(|source| module_source(&source)));
+                let source = result.map_err(|e| host_error(py, &e)).and_then(|source| module_source(&source));
+                resolve_module(py, reply, source);
             });
             await_on_loop(py, event_loop, source, on_done);
         })

@@ -74,7 +74,7 @@ impl JsFunction {
     /// Release the function; calling it afterwards raises. Idempotent.
     fn close(&self) {
         if !self.closed.swap(true, Ordering::SeqCst) {
-            self.runtime.backend.request(Request::Release { function: self.handle }, Box::new(|_| {}));
+            self.runtime.backend.release(self.handle);
         }
     }
 

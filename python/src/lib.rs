@@ -9,13 +9,32 @@ mod py_objects;
 mod runtime_core;
 mod shared;
 
+use jscell_host::Shown;
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
 
 #[pymodule(gil_used = true)]
 fn _jscell(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<runtime_core::RuntimeCore>()?;
     module.add_class::<js_function::JsFunction>()?;
     module.add("MAX_WARM_GUESTS", jscell_host::MAX_WARM_GUESTS)?;
-    module.add("__all__", ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS"])?;
+    module.add("GUEST_BOUNDS", guest_bounds(module.py())?)?;
+    module.add("__all__", ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS"])?;
     Ok(())
+}
+
+/// The hardened parent's bounds on its guest as rows `(name, value as text, value as a number
+/// (seconds, bytes or a count; None when it follows the config), why)`.
+fn guest_bounds(py: Python<'_>) -> PyResult<Vec<Bound<'_, PyTuple>>> {
+    jscell_host::guest_bounds()
+        .into_iter()
+        .map(|bound| {
+            let number = match bound.value {
+                Shown::Seconds(duration) => duration.as_secs_f64().into_pyobject(py)?.into_any(),
+                Shown::Bytes(count) | Shown::Count(count) => count.into_pyobject(py)?.into_any(),
+                Shown::Config(_) => py.None().into_bound(py),
+            };
+            PyTuple::new(py, [bound.name.into_pyobject(py)?.into_any(), bound.value.to_string().into_pyobject(py)?.into_any(), number, bound.why.into_pyobject(py)?.into_any()])
+        })
+        .collect()
 }

@@ -11,7 +11,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use crate::errors::to_py_err;
+use crate::errors::{terminated, to_py_err};
 use crate::handlers::{self, LoggingSink};
 use crate::shared::RuntimeShared;
 
@@ -52,7 +52,7 @@ impl RuntimeCore {
             })?),
             None => None,
         };
-        let capabilities = CapabilityHost::new(module_root);
+        let capabilities = CapabilityHost::new(module_root, limits);
         capabilities.set_console_sink(Arc::new(LoggingSink));
         let backend: Box<dyn Backend> = match (backend, guest_path) {
             ("native", _) => Box::new(
@@ -64,7 +64,8 @@ impl RuntimeCore {
                     py.detach(|| HardenedBackend::start(config, capabilities, options, warm_guests, attached_thread));
                 Box::new(started.map_err(|e| match e {
                     StartError::Engine(error) => to_py_err(py, error),
-                    other => PyRuntimeError::new_err(other.to_string()),
+                    StartError::Guest(ref reason) => terminated(py, reason, e.to_string()),
+                    StartError::Spawn(error) => PyRuntimeError::new_err(error.to_string()),
                 })?)
             }
             (other, _) => return Err(PyValueError::new_err(format!("no backend {other:?} (or no guest_path for it)"))),

@@ -99,7 +99,10 @@ impl RuntimeShared {
         let future = event_loop.call_method0("create_future")?;
         let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
         let shared = self.clone();
-        self.backend.request(
+        // A hardened backend writes the request to its guest, which may not read: never with
+        // the GIL held.
+        let backend = &self.backend;
+        py.detach(move || backend.request(
             request,
             Box::new(move |result| {
                 Python::attach(|py| {
@@ -120,7 +123,7 @@ impl RuntimeShared {
                     drop(scheduled);
                 });
             }),
-        );
+        ));
         Ok(future)
     }
 

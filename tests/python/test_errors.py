@@ -76,3 +76,16 @@ def test_errors_are_exception_subclasses_a_caller_can_catch_broadly(runtime):
     assert issubclass(jscell.ExecutionTimeout, RuntimeError) and issubclass(jscell.ExecutionTimeout, TimeoutError)
     assert issubclass(jscell.SerializationError, ValueError)
     assert issubclass(jscell.JavaScriptError, Exception)
+
+
+def test_why_a_runtime_ended_is_data_on_the_exception(make_runtime):
+    closed = make_runtime()
+    closed.close()
+    with pytest.raises(jscell.RuntimeTerminated) as caught:
+        closed.eval("1")
+    assert (caught.value.reason, caught.value.signal, caught.value.exit_code) == ("closed", None, None)
+    stopped = make_runtime()
+    stopped.terminate()
+    with pytest.raises(jscell.RuntimeTerminated, match="terminate") as caught:
+        stopped.eval("1")
+    assert caught.value.reason == "requested"

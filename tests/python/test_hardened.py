@@ -107,22 +107,26 @@ def test_native_runtimes_report_no_guest():
 
 
 @pytest.mark.parametrize(
-    ("attack", "cause"),
+    ("attack", "reason", "cause"),
     [
-        ("segfault", "signal 11"),
-        ("abort", "signal 6"),
-        ("exit", "exited with code 3"),
-        ("garbage", "wire protocol"),
-        ("oversized", "exceeds the limit"),
-        ("lane_misuse", "a Ready frame on the lane"),
-        ("lane_wrong_reply", "wire protocol"),
+        ("segfault", "guest_crashed", "signal 11"),
+        ("abort", "guest_crashed", "signal 6"),
+        ("exit", "guest_exited", "exited with code 3"),
+        ("garbage", "protocol_violation", "wire protocol"),
+        ("oversized", "protocol_violation", "exceeds the limit"),
+        ("lane_misuse", "protocol_violation", "a Ready frame"),
+        ("lane_wrong_reply", "protocol_violation", "wire protocol"),
     ],
 )
-def test_a_guest_that_dies_or_misbehaves_costs_one_clear_exception(faulty, attack, cause):
+def test_a_guest_that_dies_or_misbehaves_costs_one_clear_exception(faulty, attack, reason, cause):
     runtime = faulty()
     pid = runtime.get_stats().guest_pid
-    with pytest.raises(jscell.RuntimeTerminated, match=cause):
+    with pytest.raises(jscell.RuntimeTerminated, match=cause) as caught:
         fault(runtime, attack, timeout=5)
+    assert caught.value.reason == reason
+    assert (caught.value.signal, caught.value.exit_code) == {
+        "segfault": (11, None), "abort": (6, None), "exit": (None, 3)
+    }.get(attack, (None, None))
     with pytest.raises(jscell.RuntimeTerminated):
         runtime.eval("1")
     assert guest_is_gone(pid)
@@ -132,8 +136,9 @@ def test_a_guest_that_dies_or_misbehaves_costs_one_clear_exception(faulty, attac
 def test_a_hanging_guest_is_killed_after_its_timeout_and_a_grace_period(faulty):
     runtime = faulty()
     started = time.monotonic()
-    with pytest.raises(jscell.RuntimeTerminated, match="did not answer"):
+    with pytest.raises(jscell.RuntimeTerminated, match="did not answer") as caught:
         fault(runtime, "hang", timeout=0.3)
+    assert caught.value.reason == "timeout_overdue"
     assert time.monotonic() - started < 0.3 + GRACE + 1.0
 
 
@@ -161,8 +166,9 @@ def test_a_guest_killed_mid_eval_fails_the_call_within_a_second_and_others_carry
         killer = threading.Timer(0.3, os.kill, (pid, signal.SIGKILL))
         killer.start()
         started = time.monotonic()
-        with pytest.raises(jscell.RuntimeTerminated, match="signal 9"):
+        with pytest.raises(jscell.RuntimeTerminated, match="signal 9") as caught:
             victim.eval("for (;;) {}")
+        assert (caught.value.reason, caught.value.signal) == ("guest_crashed", 9)
         assert time.monotonic() - started < 0.3 + 1.0
         killer.join()
         assert bystander.eval("[1, 2, 3].length") == 3
@@ -199,8 +205,9 @@ def test_terminate_kills_the_guest():
     with jscell.Runtime(jscell.RuntimeConfig(backend="hardened")) as runtime:
         pid = runtime.get_stats().guest_pid
         runtime.terminate()
-        with pytest.raises(jscell.RuntimeTerminated, match="terminate"):
+        with pytest.raises(jscell.RuntimeTerminated, match="terminate") as caught:
             runtime.eval("1")
+        assert caught.value.reason == "requested"
         assert not os.path.exists(f"/proc/{pid}")
 
 

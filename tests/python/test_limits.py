@@ -3,9 +3,12 @@ call (on a new runtime where the old one is gone) works."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 import jscell
+from jscell import bounds
 
 HEAP_BOMBS = [
     "const hog = []; while (true) hog.push(new Array(1e5).fill(1.5))",
@@ -124,8 +127,9 @@ def test_an_infinite_loop_is_stopped_by_its_timeout(runtime):
 @pytest.mark.parametrize("bomb", HEAP_BOMBS)
 def test_a_heap_bomb_terminates_its_runtime_not_the_process(make_runtime, bomb):
     runtime = make_runtime(max_heap_size=64 << 20)
-    with pytest.raises(jscell.RuntimeTerminated, match="heap limit"):
+    with pytest.raises(jscell.RuntimeTerminated, match="heap limit") as caught:
         runtime.eval(bomb, timeout=60)
+    assert caught.value.reason == "heap_limit"
     with pytest.raises(jscell.RuntimeTerminated):
         runtime.eval("1")
     assert make_runtime().eval("40 + 2") == 42
@@ -166,3 +170,59 @@ def test_prototype_pollution_through_a_bound_object_stays_in_js(runtime):
     assert config == {"limit": 3}
     assert not hasattr(config, "polluted")
     assert runtime.eval("({}).evil") == 1
+
+
+async def test_async_host_calls_beyond_the_window_are_refused_with_a_range_error(runtime):
+    """However many async host calls JS starts, at most bounds.MAX_ASYNC_CALLS wait at once:
+    the engine refuses the next one (on hardened, the parent would otherwise end the guest)."""
+    release = asyncio.Event()
+
+    async def wait():
+        await release.wait()
+        return 1
+
+    runtime.bind_function("wait", wait)
+    started = runtime.eval_async(
+        f"""
+        globalThis.waits = Array.from({{length: {bounds.MAX_ASYNC_CALLS}}}, () => wait());
+        wait().then(() => 'admitted', e => `${{e.name}}: ${{e.message}}`)
+        """
+    )
+    refused = await asyncio.wait_for(started, 60)
+    assert refused.startswith("RangeError: async host call refused: more than 10000 async host calls")
+    release.set()
+    assert await runtime.eval_async("Promise.all(waits).then(all => all.length)", timeout=60) == bounds.MAX_ASYNC_CALLS
+    assert await runtime.eval_async("wait()", timeout=10) == 1
+
+
+async def test_the_arguments_of_waiting_async_host_calls_are_bounded_together(make_runtime):
+    runtime = make_runtime(max_serialization_bytes=1 << 20)
+    release = asyncio.Event()
+
+    async def wait(text):
+        await release.wait()
+        return len(text)
+
+    runtime.bind_function("wait", wait)
+    source = """
+        const text = 'x'.repeat(400 << 10);
+        globalThis.first = [wait(text), wait(text)];
+        wait(text).then(() => 'admitted', e => `${e.name}: ${e.message}`)
+    """
+    refused = await asyncio.wait_for(runtime.eval_async(source), 30)
+    assert refused.startswith("RangeError: async host call refused: async host calls whose values together exceed")
+    release.set()
+    assert await runtime.eval_async("Promise.all(first)", timeout=10) == [400 << 10] * 2
+
+
+def test_an_array_whose_named_property_shares_one_object_everywhere_converts_at_once(runtime):
+    """Named properties of arrays are not part of the value, and a DAG in one that would expand
+    to 2^40 nodes is not expanded either."""
+    source = "const a = [1, 2]; let d = {}; for (let i = 0; i < 40; i++) d = {l: d, r: d}; a.extra = d; a"
+    assert runtime.eval(source, timeout=5) == [1, 2]
+
+
+def test_errors_carry_at_most_the_documented_number_of_stack_frames(runtime):
+    with pytest.raises(jscell.JavaScriptError) as caught:
+        runtime.eval("Error.stackTraceLimit = 1000; function down(n) { if (n === 0) throw new Error('deep'); down(n - 1) } down(200)")
+    assert len(caught.value.frames) == bounds.MAX_STACK_FRAMES

@@ -9,6 +9,7 @@ import os
 import pytest
 
 import jscell
+from jscell import bounds
 
 
 @pytest.fixture
@@ -230,3 +231,32 @@ def test_a_two_hundred_module_graph_with_cycles_and_reexports_loads_from_the_roo
     expected = make_graph(tmp_path)
     runtime = make_runtime(module_root=tmp_path)
     assert runtime.eval_module("./main.js", timeout=60) == {"total": expected}
+
+
+def test_a_module_importing_more_modules_than_are_fetched_at_once_loads(runtime):
+    """At most bounds.MAX_MODULE_LOADS fetches are in flight; the rest wait their turn."""
+    count = bounds.MAX_MODULE_LOADS + 44
+    for i in range(count):
+        runtime.add_static_module(f"m{i}", f"export default {i}")
+    imports = "".join(f"import m{i} from 'm{i}';" for i in range(count))
+    runtime.add_static_module("main", imports + f"export const total = {' + '.join(f'm{i}' for i in range(count))};")
+    assert runtime.eval_module("main")["total"] == sum(range(count))
+
+
+def test_the_module_urls_a_runtime_resolves_are_bounded_by_its_value_limit(make_runtime):
+    runtime = make_runtime(max_serialization_bytes=64 << 10)
+    loaded = []
+    runtime.set_module_loader(lambda url: loaded.append(url) or "export default 1")
+    source = """
+        (async () => {
+            const stem = 'm'.repeat(4096);
+            for (let i = 0; ; i++) {
+                try { await import(stem + i) } catch (e) { return [i, `${e.name}: ${e.message}`] }
+            }
+        })()
+    """
+    resolved, error = runtime.eval(source, timeout=30)
+    # Each URL is charged its length and bounds.MODULE_URL_OVERHEAD against the limit.
+    assert resolved == (64 << 10) // (4096 + 2 + bounds.MODULE_URL_OVERHEAD)
+    assert error.startswith("RangeError: cannot resolve module") and "distinct module URLs" in error
+    assert len(loaded) == resolved

@@ -206,8 +206,9 @@ def forked_child_behaves(backend, inherited):
     """In a forked child: the inherited runtime refuses work and closes without touching the
     parent's engine; a new runtime is refused on native (V8 cannot run in a fork) and works on
     hardened."""
-    with pytest.raises(jscell.RuntimeTerminated, match="forked"):
+    with pytest.raises(jscell.RuntimeTerminated, match="forked") as caught:
         inherited.eval("1")
+    assert caught.value.reason == "forked"
     inherited.close()
     if backend == "native":
         with pytest.raises(jscell.RuntimeTerminated, match="forked"):

@@ -45,6 +45,11 @@ impl<'s, 'a> FromV8<'s, 'a> {
         FromV8 { limits, bytes: 0, path: Vec::new(), keep_function }
     }
 
+    /// Bytes charged so far, for every value read.
+    pub fn charged(&self) -> usize {
+        self.bytes
+    }
+
     pub fn read(&mut self, scope: &mut v8::PinScope<'s, '_>, value: v8::Local<'s, v8::Value>) -> Read<Value> {
         if value.is_object() && !value.is_function() {
             match self.read_serialized(scope, value) {

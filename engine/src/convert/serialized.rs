@@ -351,7 +351,7 @@ impl<'b, 'k, B: Build<'b>> SerializedReader<'b, 'k, B> {
             }
             _ => return Err(ReadError::Unsupported),
         };
-        self.mark(id, Known::Done { start, bytes: self.charged - before, height });
+        self.mark(id, Known::Done { start, bytes: self.charged.saturating_sub(before), height });
         Ok((node, height))
     }
 
@@ -491,14 +491,15 @@ impl<'b, 'k, B: Build<'b>> SerializedReader<'b, 'k, B> {
     fn dense_array(&mut self, depth: usize) -> Read<(B::Node, usize), B::Error> {
         let length = self.length()?;
         self.check_length(length)?;
-        let mut items = Vec::with_capacity(length);
+        // Grown as elements arrive: the length is only a claim.
+        let mut items = Vec::new();
         let mut height = 0;
         for _ in 0..length {
             let (value, h) = self.value(depth + 1)?;
             height = height.max(h + 1);
             items.push(value);
         }
-        self.skip_extra_properties(b'$')?;
+        self.end_of_array(b'$')?;
         Ok((Self::built(self.build.array(items))?, height))
     }
 
@@ -506,27 +507,22 @@ impl<'b, 'k, B: Build<'b>> SerializedReader<'b, 'k, B> {
         let length = self.length()?;
         self.check_length(length)?;
         // The walk reads every index: holes are undefined, one node each.
-        let mut items = Vec::with_capacity(length);
+        let mut items = Vec::new();
         for _ in 0..length {
             self.charge(0)?;
             items.push(Self::built(self.build.undefined())?);
         }
         let mut height = usize::from(length > 0);
         while self.peek_tag()? != b'@' {
-            // Keys cost the walk nothing, a present element replaces its hole's node, and
-            // other properties are not part of the array.
+            // Keys cost the walk nothing, and a present element replaces its hole's node.
             let start = self.charged;
-            let before_key = self.at;
             let key = self.key_text()?;
             let Some(index) = key.parse::<usize>().ok().filter(|i| *i < length) else {
-                self.at = before_key;
-                self.ignored_property()?;
-                self.charged = start;
-                continue;
+                return Err(ReadError::Unsupported);
             };
             let after_key = self.charged;
             let (value, h) = self.value(depth + 1)?;
-            self.charged = start + (self.charged - after_key) - NODE_BYTES;
+            self.charged = start.saturating_add(self.charged.saturating_sub(after_key)).saturating_sub(NODE_BYTES);
             items[index] = value;
             height = height.max(h + 1);
         }
@@ -536,30 +532,17 @@ impl<'b, 'k, B: Build<'b>> SerializedReader<'b, 'k, B> {
         Ok((Self::built(self.build.array(items))?, height))
     }
 
-    /// Arrays may carry named properties after their elements; the walk ignores them, so a
-    /// problem inside one (say, a cycle) is left to the walk too.
-    fn skip_extra_properties(&mut self, end: u8) -> Read<(), B::Error> {
-        while self.peek_tag()? != end {
-            let saved = self.charged;
-            self.ignored_property()?;
-            self.charged = saved;
+    /// The end of an array's elements. Arrays may carry named properties after them, which the
+    /// walk ignores; reading them here would be work the limits do not count (a shared object
+    /// in one is expanded without bound), so such arrays are left to the walk.
+    fn end_of_array(&mut self, end: u8) -> Read<(), B::Error> {
+        if self.peek_tag()? != end {
+            return Err(ReadError::Unsupported);
         }
         self.tag()?;
         self.varint()?;
         self.varint()?;
         Ok(())
-    }
-
-    fn ignored_property(&mut self) -> Read<(), B::Error> {
-        let limits = self.limits;
-        self.limits = ConversionLimits { max_depth: limits.max_depth, max_bytes: usize::MAX };
-        let read = self.key_text().and_then(|_| self.value(0));
-        self.limits = limits;
-        match read {
-            Ok(_) => Ok(()),
-            Err(ReadError::Build(e)) => Err(ReadError::Build(e)),
-            Err(_) => Err(ReadError::Unsupported),
-        }
     }
 
     fn map(&mut self, depth: usize) -> Read<(B::Node, usize), B::Error> {
