@@ -55,13 +55,15 @@ pub fn test() -> Result<(), String> {
             ])
             .current_dir(root()),
     );
-    // The hardened tests attack the sandbox from inside a guest built with a fault hook.
+    // The hardened tests attack the sandbox from inside a guest built with a fault hook, and
+    // the parent from a guest that speaks the protocols as a compromised one would.
     let faulty = cmd::run(
         Command::new(cargo())
             .args(["build", "--release", "--package", "jscell-guest", "--features", "fault-injection"])
             .args(["--bin", "jscell-guest-faulty"])
             .current_dir(root()),
-    );
+    )
+    .and_then(|()| cmd::run(Command::new(cargo()).args(["build", "--release", "--package", "jscell-evil-guest"]).current_dir(root())));
     // One pytest run covers every backend: the suite's `backend` fixture parametrizes itself.
     let python = cmd::status(
         Command::new(venv::bin("python"))
