@@ -38,7 +38,7 @@ pub enum Value {
     /// Magnitude as little-endian 64-bit words, sign kept apart (as V8 stores it).
     BigInt { negative: bool, words: Vec<u64> },
     String(String),
-    Bytes(Vec<u8>),
+    Bytes(#[serde(serialize_with = "byte_string")] Vec<u8>),
     Array(Vec<Value>),
     /// A plain object: own enumerable string-keyed properties, in JS order.
     Object(Vec<(String, Value)>),
@@ -53,7 +53,13 @@ pub enum Value {
     /// Plain data in V8's structured-clone format, already checked against the limits it was
     /// read with. Readers build their own representation from it in one pass
     /// (`SerializedReader`); `expand` builds the `Value` tree.
-    Serialized(Vec<u8>),
+    Serialized(#[serde(serialize_with = "byte_string")] Vec<u8>),
+}
+
+/// Bytes written as one slice (on the wire the same as a sequence of `u8`, without a call per
+/// byte); `value_decoding` reads them back so.
+fn byte_string<S: serde::Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_bytes(bytes)
 }
 
 impl Value {

@@ -164,7 +164,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
                 Value::String(text)
             }
             Tag::Bytes => {
-                let bytes: Vec<u8> = variant.newtype_variant()?;
+                let bytes = variant.newtype_variant_seed(ByteString)?;
                 charge(NODE_BYTES.saturating_add(bytes.len()))?;
                 Value::Bytes(bytes)
             }
@@ -182,7 +182,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
                 let (id, mode): (HostFunctionId, CallMode) = variant.struct_variant(&["id", "mode"], Fields::new())?;
                 Value::HostFunction { id, mode }
             }
-            Tag::Serialized => Value::Serialized(serialized(variant.newtype_variant()?)?),
+            Tag::Serialized => Value::Serialized(serialized(variant.newtype_variant_seed(ByteString)?)?),
         })
     }
 }
@@ -202,6 +202,42 @@ fn serialized<E: de::Error>(bytes: Vec<u8>) -> Result<Vec<u8>, E> {
         Ok(()) => charge(spent).map(|()| bytes),
         Err(ReadError::Conversion(error)) => Err(E::custom(error)),
         Err(_) => Err(E::custom("malformed serialized data")),
+    }
+}
+
+/// Bytes, read as one slice: a sequence of `u8` and a byte string have the same encoding on the
+/// wire, and reading them byte by byte costs a call per byte.
+struct ByteString;
+
+impl<'de> DeserializeSeed<'de> for ByteString {
+    type Value = Vec<u8>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<u8>, D::Error> {
+        deserializer.deserialize_bytes(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ByteString {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("bytes")
+    }
+
+    fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+        Ok(bytes.to_vec())
+    }
+
+    fn visit_byte_buf<E: de::Error>(self, bytes: Vec<u8>) -> Result<Vec<u8>, E> {
+        Ok(bytes)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+        let mut bytes = Vec::new();
+        while let Some(byte) = seq.next_element()? {
+            bytes.push(byte);
+        }
+        Ok(bytes)
     }
 }
 
