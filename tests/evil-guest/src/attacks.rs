@@ -937,10 +937,10 @@ fn protocol_console_disabled(g: &Guest) {
     g.serve()
 }
 
-/// Take the lane's turn while it is the parent's.
+/// Take the lane's turn while it is the parent's (before the handshake, so before any request).
 fn protocol_lane_out_of_turn(g: &Guest) {
-    g.ready();
     g.raw_lane().hand_to(1);
+    g.ready();
     g.serve()
 }
 
