@@ -26,15 +26,23 @@ pub fn describe<'s>(
         .or_else(|| message.and_then(|m| m.get_stack_trace(scope)))
         .map(|trace| read_frames(scope, trace))
         .unwrap_or_default();
+    let (mut text, mut stack) = (text, stack);
     if frames.is_empty() {
-        // Compile errors have no stack, only the location in the message.
+        // Compile errors have no stack, only the location in the message: it goes into the
+        // message and the stack too, as `file:line:column`, so the error points at the code.
         if let Some(message) = message {
-            frames.push(StackFrame {
+            let frame = StackFrame {
                 function_name: None,
                 file_name: message.get_script_resource_name(scope).map(|n| n.to_rust_string_lossy(scope)),
                 line_number: message.get_line_number(scope).map(|n| n as u32),
                 column_number: Some(message.get_start_column() as u32 + 1),
-            });
+            };
+            if let (Some(file), Some(line), Some(column)) = (&frame.file_name, frame.line_number, frame.column_number) {
+                let location = format!("{file}:{line}:{column}");
+                text = format!("{text} at {location}");
+                stack = Some(format!("{}\n    at {location}", stack.unwrap_or_else(|| format!("{name}: {text}"))));
+            }
+            frames.push(frame);
         }
     }
     JsException { name, message: text, stack, frames }
@@ -45,7 +53,7 @@ fn is_error_like<'s>(scope: &mut v8::PinScope<'s, '_>, value: v8::Local<'s, v8::
         return false;
     }
     let object = value.cast::<v8::Object>();
-    let key = v8::String::new(scope, "message").unwrap();
+    let Some(key) = v8::String::new(scope, "message") else { return false };
     object.has(scope, key.into()).unwrap_or(false)
 }
 

@@ -9,7 +9,14 @@
 from . import bounds
 from ._config import BACKENDS, RuntimeConfig
 from ._default import bind_function, bind_object, eval, eval_async, get_default_runtime
-from ._errors import ExecutionTimeout, JavaScriptError, RuntimeTerminated, SerializationError, TerminationReason
+from ._errors import (
+    ExecutionTimeout,
+    JavaScriptError,
+    RuntimeTerminated,
+    SerializationError,
+    StackFrame,
+    TerminationReason,
+)
 from ._jscell import JsFunction
 from ._runtime import Runtime
 from ._values import RuntimeStats, UndefinedType, undefined
@@ -24,6 +31,7 @@ __all__ = [
     "RuntimeStats",
     "RuntimeTerminated",
     "SerializationError",
+    "StackFrame",
     "TerminationReason",
     "UndefinedType",
     "bind_function",

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal, TypedDict
+
+
+class StackFrame(TypedDict):
+    """One frame of a JavaScript stack, innermost first; any field may be unknown (None)."""
+
+    function_name: str | None
+    file_name: str | None
+    line_number: int | None
+    column_number: int | None
 
 
 class JavaScriptError(Exception):
@@ -10,11 +19,11 @@ class JavaScriptError(Exception):
 
     ``name`` is the error class (``"TypeError"``, ...; ``"Uncaught"`` when a non-Error value such
     as ``42`` was thrown), ``message`` its message, ``stack`` the JS stack text (``None`` when the
-    thrown value has none) and ``frames`` a list of dicts with ``function_name``, ``file_name``,
-    ``line_number`` and ``column_number``.
+    thrown value has none) and ``frames`` its stack as :class:`StackFrame` dicts (at most
+    ``jscell.bounds.MAX_STACK_FRAMES``).
     """
 
-    def __init__(self, name: str, message: str, stack: str | None = None, frames: list[dict[str, Any]] | None = None):
+    def __init__(self, name: str, message: str, stack: str | None = None, frames: list[StackFrame] | None = None):
         super().__init__(f"{name}: {message}" if message else name)
         self.name = name
         self.message = message
@@ -67,7 +76,11 @@ class RuntimeTerminated(RuntimeError):
 
 
 class ExecutionTimeout(RuntimeError, TimeoutError):
-    """A call ran past its timeout. The runtime stays usable."""
+    """A call ran past its timeout, ``timeout`` seconds. The runtime stays usable."""
+
+    def __init__(self, message: str, timeout: float) -> None:
+        super().__init__(message)
+        self.timeout = timeout
 
 
 class SerializationError(ValueError):

@@ -10,7 +10,10 @@ use crate::py_objects;
 pub fn to_py_err(py: Python<'_>, error: EngineError) -> PyErr {
     let class = match &error {
         EngineError::JavaScript(exception) => return javascript_error(py, exception),
-        EngineError::Timeout(_) => py_objects::execution_timeout(py),
+        EngineError::Timeout(timeout) => {
+            let built = py_objects::execution_timeout(py).and_then(|class| class.call1((error.to_string(), timeout.as_secs_f64())));
+            return built.map_or_else(|failed| failed, PyErr::from_value);
+        }
         EngineError::Terminated(reason) => return terminated(py, reason, error.to_string()),
         EngineError::Conversion(_) => py_objects::serialization_error(py),
         EngineError::Stalled | EngineError::InvalidRequest(_) => return PyRuntimeError::new_err(error.to_string()),

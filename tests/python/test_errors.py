@@ -89,3 +89,36 @@ def test_why_a_runtime_ended_is_data_on_the_exception(make_runtime):
     with pytest.raises(jscell.RuntimeTerminated, match="terminate") as caught:
         stopped.eval("1")
     assert caught.value.reason == "requested"
+
+
+def test_a_timeout_carries_the_seconds_it_allowed(runtime):
+    with pytest.raises(jscell.ExecutionTimeout) as caught:
+        runtime.eval("for (;;) {}", timeout=0.25)
+    assert caught.value.timeout == 0.25
+
+
+def test_stack_frames_have_the_documented_fields_and_types(runtime):
+    with pytest.raises(jscell.JavaScriptError) as caught:
+        runtime.eval("function inner() { throw new Error('x') }\ninner()")
+    frames = caught.value.frames
+    assert set(frames[0]) == set(jscell.StackFrame.__annotations__)
+    assert (frames[0]["function_name"], frames[0]["file_name"], frames[0]["line_number"]) == ("inner", "<eval>", 1)
+    assert isinstance(frames[0]["column_number"], int)
+
+
+def test_a_syntax_error_in_a_module_names_the_module_and_position(runtime):
+    runtime.add_static_module("bad", "export const x = ;")
+    with pytest.raises(jscell.JavaScriptError) as caught:
+        runtime.eval_module("bad")
+    assert caught.value.name == "SyntaxError"
+    assert caught.value.message.endswith("at static:bad:1:18")
+    assert "static:bad:1:18" in caught.value.stack
+    # The same through import(), where the error is rethrown in JS.
+    assert runtime.eval("import('bad').catch(e => e.message)").endswith("at static:bad:1:18")
+
+
+def test_a_syntax_error_in_a_script_names_the_position(runtime):
+    with pytest.raises(jscell.JavaScriptError) as caught:
+        runtime.eval("let ok = 1;\nlet broken = ;")
+    assert caught.value.message == "Unexpected token ';' at <eval>:2:14"
+    assert caught.value.stack.endswith("at <eval>:2:14")
