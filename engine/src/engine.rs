@@ -22,6 +22,7 @@ use crate::state::EngineState;
 use crate::stats::EngineStats;
 use crate::value::Value;
 use crate::watchdog::Watchdog;
+use crate::sync::Unpoisoned;
 
 /// Process-wide V8 flags. Concurrent on-stack replacement installs optimized loop code that
 /// in this V8 no longer honours `TerminateExecution` (an allocating `for (;;)` could not be
@@ -78,13 +79,13 @@ impl EngineHandle {
 
     /// Stop running JS now and refuse all further work.
     pub fn terminate(&self, reason: TerminationReason) {
-        self.shared.termination.lock().unwrap().get_or_insert(reason);
+        self.shared.termination.locked().get_or_insert(reason);
         self.isolate.terminate_execution();
         let _ = self.inbox.send(Inbound::Wake);
     }
 
     pub fn termination(&self) -> Option<TerminationReason> {
-        self.shared.termination.lock().unwrap().clone()
+        self.shared.termination.locked().clone()
     }
 
     /// Ask the loop to finish; pending requests fail with `Terminated(Closed)`.
@@ -670,7 +671,7 @@ impl Engine {
     fn termination_cause(&mut self, watchdog_fired: bool, timeout: Option<Duration>) -> EngineError {
         if let Some(limit) = self.heap_limit.as_ref().filter(|h| h.was_hit()) {
             let reason = TerminationReason::HeapLimit { limit_bytes: limit.limit_bytes };
-            self.handle.shared.termination.lock().unwrap().get_or_insert(reason);
+            self.handle.shared.termination.locked().get_or_insert(reason);
         }
         if let Some(reason) = self.handle.termination() {
             return EngineError::Terminated(reason);

@@ -4,8 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, PoisonError};
 use std::time::Instant;
+
+use crate::sync::Unpoisoned;
 
 struct Armed {
     isolate: v8::IsolateHandle,
@@ -45,7 +47,7 @@ impl Watchdog {
     /// Terminate `isolate`'s JavaScript at `deadline` unless the guard is dropped first.
     pub fn arm(deadline: Instant, isolate: v8::IsolateHandle, fired: Arc<AtomicBool>) -> WatchdogGuard {
         let watchdog = Self::global();
-        let mut deadlines = watchdog.deadlines.lock().unwrap();
+        let mut deadlines = watchdog.deadlines.locked();
         deadlines.next_id += 1;
         let key = (deadline, deadlines.next_id);
         deadlines.armed.insert(key, Armed { isolate, fired });
@@ -54,7 +56,7 @@ impl Watchdog {
     }
 
     fn serve(&self) {
-        let mut deadlines = self.deadlines.lock().unwrap();
+        let mut deadlines = self.deadlines.locked();
         loop {
             let now = Instant::now();
             while let Some(entry) = deadlines.armed.first_entry() {
@@ -66,8 +68,8 @@ impl Watchdog {
                 armed.isolate.terminate_execution();
             }
             deadlines = match deadlines.armed.keys().next() {
-                Some(&(deadline, _)) => self.changed.wait_timeout(deadlines, deadline - now).unwrap().0,
-                None => self.changed.wait(deadlines).unwrap(),
+                Some(&(deadline, _)) => self.changed.wait_timeout(deadlines, deadline - now).unwrap_or_else(PoisonError::into_inner).0,
+                None => self.changed.wait(deadlines).unwrap_or_else(PoisonError::into_inner),
             };
         }
     }
@@ -75,6 +77,6 @@ impl Watchdog {
 
 impl Drop for WatchdogGuard {
     fn drop(&mut self) {
-        Watchdog::global().deadlines.lock().unwrap().armed.remove(&self.key);
+        Watchdog::global().deadlines.locked().armed.remove(&self.key);
     }
 }

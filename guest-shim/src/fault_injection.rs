@@ -6,6 +6,7 @@
 
 use std::io::Write;
 
+use jscell_engine::Unpoisoned;
 use jscell_engine::{EngineError, HostError, Response, Value};
 use jscell_host::wire::WireFrame;
 
@@ -59,11 +60,11 @@ pub fn inject(name: &str, socket: &std::sync::Mutex<SharedSocket>, lane: &GuestL
             "exit" => libc::_exit(3),
             "hang" => await_verdict(),
             "garbage" => {
-                let _ = socket.lock().unwrap().write_all(&[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff]);
+                let _ = socket.locked().write_all(&[5, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff]);
                 await_verdict()
             }
             "oversized" => {
-                let _ = socket.lock().unwrap().write_all(&u32::MAX.to_le_bytes());
+                let _ = socket.locked().write_all(&u32::MAX.to_le_bytes());
                 await_verdict()
             }
             "lane_misuse" => {

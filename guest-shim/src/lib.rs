@@ -17,6 +17,7 @@ use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
+use jscell_engine::Unpoisoned;
 use jscell_engine::{Engine, EngineError, EngineHandle, Request, Response, TerminationReason, ENGINE_THREAD_STACK};
 use jscell_host::lane::Lane;
 use jscell_host::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame, MAX_FRAME_BYTES};
@@ -102,7 +103,7 @@ fn serve(socket: UnixStream) -> Result<(), String> {
         .name("jscell-guest-engine".into())
         .stack_size(ENGINE_THREAD_STACK)
         .spawn(move || {
-            let send = |frame: &WireFrame| write_frame(&mut *writer.lock().unwrap(), frame).map_err(|e| e.to_string());
+            let send = |frame: &WireFrame| write_frame(&mut *writer.locked(), frame).map_err(|e| e.to_string());
             let waiting = Arc::new(Mutex::new(Waiting::default()));
             let host = WireHost::new(writer.clone(), waiting.clone(), lane.clone());
             let (engine, handle) = match Engine::new(&config, Box::new(host)) {
@@ -147,7 +148,7 @@ fn route(frame: Result<WireFrame, WireError>, writer: &Arc<Mutex<SharedSocket>>,
         Ok(WireFrame::Request { id, request }) => {
             let writer = writer.clone();
             let reply = move |result: Result<Response, _>| {
-                let _ = write_frame(&mut *writer.lock().unwrap(), &WireFrame::Reply { id, result });
+                let _ = write_frame(&mut *writer.locked(), &WireFrame::Reply { id, result });
             };
             engine.send(request, Box::new(reply));
             true
@@ -157,7 +158,7 @@ fn route(frame: Result<WireFrame, WireError>, writer: &Arc<Mutex<SharedSocket>>,
             true
         }
         Ok(frame) => {
-            let answered = waiting.lock().unwrap().answer(frame);
+            let answered = waiting.locked().answer(frame);
             if !answered {
                 engine.terminate(TerminationReason::InternalError("unexpected frame from the host".into()));
             }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex};
 
+use jscell_engine::Unpoisoned;
 use jscell_engine::{
     AsyncCallId, AsyncReply, ConsoleLevel, Host, HostError, HostFunctionId, JsException, ModuleKey, ModuleReply, Value,
 };
@@ -57,7 +58,7 @@ impl WireHost {
     }
 
     fn send(&self, frame: &WireFrame) -> Result<(), HostError> {
-        write_frame(&mut *self.socket.lock().unwrap(), frame).map_err(unreachable_host)
+        write_frame(&mut *self.socket.locked(), frame).map_err(unreachable_host)
     }
 
     /// Send a frame that needs no answer. While the parent's caller waits on the lane it goes
@@ -76,13 +77,13 @@ impl WireHost {
     /// Send the synchronous call `make(call id)` and wait for the parent's answer: through the
     /// lane while the parent's caller serves it there, else through the socket.
     fn exchange(&self, make: impl FnOnce(u64) -> WireFrame) -> Result<WireFrame, HostError> {
-        let call = self.waiting.lock().unwrap().next_call();
+        let call = self.waiting.locked().next_call();
         let frame = make(call);
         if self.lane.is_answering() {
             return self.lane.call(&frame).map_err(unreachable_host);
         }
         let (tx, answer) = mpsc::channel();
-        self.waiting.lock().unwrap().answers.insert(call, tx);
+        self.waiting.locked().answers.insert(call, tx);
         self.send(&frame)?;
         answer.recv().map_err(|_| HostError::error("the host connection closed"))
     }
@@ -114,9 +115,9 @@ impl Host for WireHost {
 
     fn call_async(&self, function: HostFunctionId, args: Vec<Value>, reply: AsyncReply) {
         let call = reply.id();
-        self.waiting.lock().unwrap().async_calls.insert(call, reply);
+        self.waiting.locked().async_calls.insert(call, reply);
         if let Err(error) = self.notify(&WireFrame::HostCallAsync { call, function, args }) {
-            if let Some(reply) = self.waiting.lock().unwrap().async_calls.remove(&call) {
+            if let Some(reply) = self.waiting.locked().async_calls.remove(&call) {
                 reply.resolve(Err(error));
             }
         }
@@ -132,9 +133,9 @@ impl Host for WireHost {
 
     fn load_module(&self, _url: &str, reply: ModuleReply) {
         let key = reply.key().clone();
-        self.waiting.lock().unwrap().modules.insert(key.clone(), reply);
+        self.waiting.locked().modules.insert(key.clone(), reply);
         if let Err(error) = self.notify(&WireFrame::LoadModule { key: key.clone() }) {
-            if let Some(reply) = self.waiting.lock().unwrap().modules.remove(&key) {
+            if let Some(reply) = self.waiting.locked().modules.remove(&key) {
                 reply.resolve(Err(error));
             }
         }

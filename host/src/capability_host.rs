@@ -3,12 +3,13 @@
 
 use std::sync::{Arc, RwLock};
 
+use jscell_engine::UnpoisonedRw;
 use jscell_engine::{
-    AsyncReply, CallMode, ConsoleLevel, ConversionLimits, Host, HostError, HostFunctionId, JsException, ModuleReply, Value,
+    panic_message, AsyncReply, CallMode, ConsoleLevel, ConversionLimits, Host, HostError, HostFunctionId, JsException, ModuleReply, Value,
 };
 
 use crate::module_root::ModuleRoot;
-use crate::module_sources::ModuleSources;
+use crate::module_sources::{ModuleSources, NotResolved};
 
 pub type SyncHandler = Box<dyn Fn(Vec<Value>) -> Result<Value, HostError> + Send + Sync>;
 pub type AsyncHandler = Box<dyn Fn(Vec<Value>, AsyncReply) + Send + Sync>;
@@ -55,17 +56,17 @@ impl CapabilityHost {
     }
 
     fn grant(&self, name: String, handler: Handler) -> HostFunctionId {
-        let mut grants = self.grants.write().unwrap();
+        let mut grants = self.grants.writing();
         grants.push(Arc::new(Grant { name, handler }));
         HostFunctionId((grants.len() - 1) as u32)
     }
 
     pub fn set_console_sink(&self, sink: Arc<dyn ConsoleSink>) {
-        *self.sink.write().unwrap() = Some(sink);
+        *self.sink.writing() = Some(sink);
     }
 
     fn lookup(&self, id: HostFunctionId, mode: CallMode) -> Result<Arc<Grant>, HostError> {
-        let grant = self.grants.read().unwrap().get(id.0 as usize).cloned();
+        let grant = self.grants.reading().get(id.0 as usize).cloned();
         let grant = grant.ok_or_else(|| HostError::type_error(format!("no op or host function has id {}", id.0)))?;
         match (&grant.handler, mode) {
             (Handler::Sync(_), CallMode::Sync) | (Handler::Async(_), CallMode::Async) => Ok(grant),
@@ -82,12 +83,30 @@ impl CapabilityHost {
 }
 
 /// The engine's view of a `CapabilityHost`: what a backend hands to the engine as its `Host`.
+/// Each method runs embedder code (a handler, the resolver, the loader, the console sink); a
+/// panic in it costs that one call, not the thread it runs on. On native that thread is inside
+/// V8, which a panic cannot unwind through.
 pub struct EngineHost(pub Arc<CapabilityHost>);
+
+/// Run `call`; a panic becomes an error naming `what` panicked (a reply moved into `call` is
+/// dropped by the unwinding, which answers it with an error).
+fn contained<R>(what: &str, call: impl FnOnce() -> R) -> Result<R, HostError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call))
+        .map_err(|panic| HostError::error(format!("internal error: the {what} panicked: {}", panic_message(&*panic))))
+}
+
+impl EngineHost {
+    /// `load_module`, telling whether `url` was one this runtime resolved (a loader that panics
+    /// has answered the reply with an error).
+    pub fn load_resolved(&self, url: &str, reply: ModuleReply) -> Result<(), NotResolved> {
+        contained("module loader", || self.0.modules.load(url, reply)).unwrap_or(Ok(()))
+    }
+}
 
 impl Host for EngineHost {
     fn call(&self, function: HostFunctionId, args: Vec<Value>) -> Result<Value, HostError> {
         match &self.0.lookup(function, CallMode::Sync)?.handler {
-            Handler::Sync(handler) => handler(args),
+            Handler::Sync(handler) => contained("host function", || handler(args))?,
             Handler::Async(_) => unreachable!("lookup checked the mode"),
         }
     }
@@ -95,7 +114,7 @@ impl Host for EngineHost {
     fn call_async(&self, function: HostFunctionId, args: Vec<Value>, reply: AsyncReply) {
         match self.0.lookup(function, CallMode::Async) {
             Ok(grant) => match &grant.handler {
-                Handler::Async(handler) => handler(args, reply),
+                Handler::Async(handler) => drop(contained("async host function", || handler(args, reply))),
                 Handler::Sync(_) => unreachable!("lookup checked the mode"),
             },
             Err(error) => reply.resolve(Err(error)),
@@ -103,23 +122,23 @@ impl Host for EngineHost {
     }
 
     fn resolve_module(&self, specifier: &str, referrer: &str) -> Result<String, HostError> {
-        self.0.modules.resolve(specifier, referrer)
+        contained("module resolver", || self.0.modules.resolve(specifier, referrer))?
     }
 
     fn load_module(&self, url: &str, reply: ModuleReply) {
         // The engine loads only what it resolved; a refusal has answered the reply already.
-        let _ = self.0.modules.load(url, reply);
+        let _ = self.load_resolved(url, reply);
     }
 
     fn console(&self, level: ConsoleLevel, message: String) {
-        if let Some(sink) = self.0.sink.read().unwrap().clone() {
-            sink.console(level, message);
+        if let Some(sink) = self.0.sink.reading().clone() {
+            let _ = contained("console sink", || sink.console(level, message));
         }
     }
 
     fn uncaught_exception(&self, exception: JsException) {
-        if let Some(sink) = self.0.sink.read().unwrap().clone() {
-            sink.uncaught_exception(exception);
+        if let Some(sink) = self.0.sink.reading().clone() {
+            let _ = contained("console sink", || sink.uncaught_exception(exception));
         }
     }
 }

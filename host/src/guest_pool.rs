@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Mutex, OnceLock};
 
+use jscell_engine::Unpoisoned;
 use jscell_engine::ProcessStamp;
 
 use crate::guest_process::{GuestOptions, PreparedGuest};
@@ -34,7 +35,7 @@ fn pool() -> &'static GuestPool {
             for (options, warm) in requests {
                 while pool().count(&options) < warm {
                     match PreparedGuest::spawn(&options) {
-                        Ok(guest) => pool().idle.lock().unwrap().entry(options.clone()).or_default().push(guest),
+                        Ok(guest) => pool().idle.locked().entry(options.clone()).or_default().push(guest),
                         // The caller's own spawn reports why; the pool just stays cold.
                         Err(_) => break,
                     }
@@ -47,11 +48,11 @@ fn pool() -> &'static GuestPool {
 
 impl GuestPool {
     fn count(&self, options: &GuestOptions) -> usize {
-        self.idle.lock().unwrap().get(options).map_or(0, Vec::len)
+        self.idle.locked().get(options).map_or(0, Vec::len)
     }
 
     fn take_alive(&self, options: &GuestOptions) -> Option<PreparedGuest> {
-        let mut idle = self.idle.lock().unwrap();
+        let mut idle = self.idle.locked();
         let waiting = idle.get_mut(options)?;
         while let Some(mut guest) = waiting.pop() {
             if guest.is_alive() {
@@ -76,6 +77,6 @@ pub fn refill(options: &GuestOptions, warm: usize) {
     }
     let pool = pool();
     if pool.stamp.is_current() {
-        let _ = pool.refill.lock().unwrap().send((options.clone(), warm.min(MAX_WARM_GUESTS)));
+        let _ = pool.refill.locked().send((options.clone(), warm.min(MAX_WARM_GUESTS)));
     }
 }

@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
+use jscell_engine::Unpoisoned;
 use jscell_engine::{
     AsyncCallId, AsyncReply, CompletionSink, ConversionLimits, EngineConfig, EngineError, FunctionHandle, Host, Inbound, ModuleKey,
     ModuleReply, ProcessStamp, Reply, Request, Response, TerminationReason, Window, MAX_PENDING_MODULE_LOADS,
@@ -92,9 +93,9 @@ impl ServingClock {
 
     fn time<R>(&self, serve: impl FnOnce() -> R) -> R {
         let began = Instant::now();
-        self.0.lock().unwrap().active.push(began);
+        self.0.locked().active.push(began);
         let result = serve();
-        let mut served = self.0.lock().unwrap();
+        let mut served = self.0.locked();
         if let Some(index) = served.active.iter().position(|start| *start == began) {
             served.active.swap_remove(index);
         }
@@ -107,7 +108,7 @@ impl ServingClock {
 
     /// Whether a deadline at `at` waits still, at `now`, for a handler begun before it.
     fn holds_off(&self, at: Instant, now: Instant) -> bool {
-        let served = self.0.lock().unwrap();
+        let served = self.0.locked();
         served.active.iter().any(|began| *began < at)
             || served.recent.iter().any(|(began, ended)| *began < at && *ended > at && now < *ended + GRACE)
     }
@@ -346,7 +347,7 @@ impl Shared {
     /// reading for `STALL_DEADLINE`, or when a caller's deadline passes meanwhile.
     fn send(&self, frame: &WireFrame) -> Result<(), EngineError> {
         let bytes = encode(frame).map_err(|e| EngineError::InvalidRequest(format!("cannot pass this to the guest: {e}")))?;
-        let mut writer = self.writer.lock().unwrap();
+        let mut writer = self.writer.locked();
         let Some(socket) = writer.as_mut() else { return Err(EngineError::Terminated(self.reason())) };
         let (mut written, mut progressed) = (0, Instant::now());
         while written < bytes.len() {
@@ -355,7 +356,7 @@ impl Shared {
                 Ok(count) => (written, progressed) = (written + count, Instant::now()),
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if timed_out(&e) => {
-                    if self.termination.lock().unwrap().is_some() {
+                    if self.termination.locked().is_some() {
                         return Err(EngineError::Terminated(self.reason()));
                     }
                     if let Some(waited) = self.overdue() {
@@ -373,14 +374,14 @@ impl Shared {
     }
 
     fn kill(&self) {
-        let mut child = self.child.lock().unwrap();
+        let mut child = self.child.locked();
         let _ = child.kill();
         let _ = child.wait();
     }
 
     /// Why the wire broke: the guest's exit when it is gone, else what it did to the wire.
     fn death_reason(&self, error: &WireError) -> TerminationReason {
-        let mut child = self.child.lock().unwrap();
+        let mut child = self.child.locked();
         let deadline = Instant::now() + Duration::from_millis(200);
         loop {
             match child.try_wait() {
@@ -399,7 +400,7 @@ impl Shared {
 
     /// Kill the guest and fail every caller with `reason`, once.
     fn end(&self, reason: TerminationReason) {
-        let reason = self.termination.lock().unwrap().get_or_insert(reason).clone();
+        let reason = self.termination.locked().get_or_insert(reason).clone();
         self.kill();
         // Callers hear of the end only once the guest is gone (killed and reaped); one waiting
         // on the lane hears now rather than at its next look.
@@ -407,7 +408,7 @@ impl Shared {
         self.lane.ring(Side::Parent);
         // Never waits: a full queue means the forwarder is busy and sees the end itself.
         let _ = self.completions.try_send(Inbound::Close);
-        let in_flight: Vec<InFlight> = self.in_flight.lock().unwrap().drain().map(|(_, f)| f).collect();
+        let in_flight: Vec<InFlight> = self.in_flight.locked().drain().map(|(_, f)| f).collect();
         for request in in_flight {
             (request.reply)(Err(EngineError::Terminated(reason.clone())));
         }
@@ -415,7 +416,7 @@ impl Shared {
 
     /// The reason the runtime ended with (closed, if it has not ended: nothing runs any more).
     fn reason(&self) -> TerminationReason {
-        self.termination.lock().unwrap().clone().unwrap_or(TerminationReason::Closed)
+        self.termination.locked().clone().unwrap_or(TerminationReason::Closed)
     }
 
     fn is_guest_gone(&self) -> bool {
@@ -431,13 +432,13 @@ impl Shared {
 
     /// What the first caller whose deadline passed allowed the guest, if one did.
     fn overdue(&self) -> Option<Duration> {
-        let in_flight = self.in_flight.lock().unwrap();
+        let in_flight = self.in_flight.locked();
         in_flight.values().filter_map(|f| f.deadline).find(|d| d.passed(&self.serving)).map(|d| d.allowed)
     }
 
     /// Tell the guest of the function handles released since last time, a batch a frame.
     fn send_releases(&self) {
-        let released = std::mem::take(&mut *self.releases.lock().unwrap());
+        let released = std::mem::take(&mut *self.releases.locked());
         for batch in released.chunks(MAX_RELEASE_BATCH) {
             if self.send(&WireFrame::Release { functions: batch.to_vec() }).is_err() {
                 return;
@@ -457,14 +458,14 @@ impl Shared {
                     Served::Answer(WireFrame::Resolved { call, result: host.resolve_module(&specifier, &referrer) })
                 }
                 WireFrame::HostCallAsync { call, function, args } => {
-                    self.asked.lock().unwrap().async_calls.open(call, (), charged).map_err(|overrun| overrun.to_string())?;
+                    self.asked.locked().async_calls.open(call, (), charged).map_err(|overrun| overrun.to_string())?;
                     host.call_async(function, args, AsyncReply::new(call, self.sink()));
                     Served::Handled
                 }
                 WireFrame::LoadModule { key } => {
-                    self.asked.lock().unwrap().module_loads.open(key.clone(), (), 0).map_err(|overrun| overrun.to_string())?;
+                    self.asked.locked().module_loads.open(key.clone(), (), 0).map_err(|overrun| overrun.to_string())?;
                     let url = key.url.clone();
-                    self.capabilities.modules.load(&url, ModuleReply::new(key, self.sink())).map_err(|e| e.to_string())?;
+                    host.load_resolved(&url, ModuleReply::new(key, self.sink())).map_err(|e| e.to_string())?;
                     Served::Handled
                 }
                 WireFrame::Console { level, message } if self.console => {
@@ -517,7 +518,7 @@ fn serve_guest(shared: &Arc<Shared>, mut reader: FrameReader<UnixStream>) {
     let host = EngineHost(shared.capabilities.clone());
     let mut next_look = Instant::now();
     loop {
-        if shared.termination.lock().unwrap().is_some() {
+        if shared.termination.locked().is_some() {
             return;
         }
         match reader.poll() {
@@ -549,7 +550,7 @@ fn answer_guest(shared: &Shared, host: &EngineHost, frame: WireFrame, charged: u
         Served::Answer(answer) => drop(shared.send(&answer)),
         Served::Handled => {}
         Served::Reply { id, result } => {
-            let in_flight = shared.in_flight.lock().unwrap().remove(&id);
+            let in_flight = shared.in_flight.locked().remove(&id);
             let request = in_flight.ok_or_else(|| format!("a reply to request {id}, which was never sent or was answered already"))?;
             (request.reply)(shared.settled(result));
         }
@@ -564,17 +565,17 @@ fn forward_completions(shared: &Shared, completions: Receiver<Inbound>) {
     while let Ok(completion) = completions.recv() {
         let frame = match completion {
             Inbound::Completion { call, result } => {
-                shared.asked.lock().unwrap().async_calls.close(&call);
+                shared.asked.locked().async_calls.close(&call);
                 WireFrame::AsyncComplete { call, result }
             }
             Inbound::ModuleSource { key, result } => {
-                shared.asked.lock().unwrap().module_loads.close(&key);
+                shared.asked.locked().module_loads.close(&key);
                 WireFrame::ModuleSource { key, result }
             }
             Inbound::Close => return,
             Inbound::Request { .. } | Inbound::Wake => continue,
         };
-        if shared.termination.lock().unwrap().is_some() || shared.send(&frame).is_err() {
+        if shared.termination.locked().is_some() || shared.send(&frame).is_err() {
             return;
         }
     }
@@ -623,7 +624,7 @@ impl HardenedBackend {
             *user = Some(std::thread::current().id());
         }
         let result = self.exchange_on_lane(request);
-        *self.lane_user.lock().unwrap() = None;
+        *self.lane_user.locked() = None;
         Ok(result)
     }
 
@@ -696,10 +697,10 @@ impl Backend for HardenedBackend {
             return reply(Err(EngineError::Terminated(reason)));
         }
         let (id, deadline) = self.number(&request);
-        self.shared.in_flight.lock().unwrap().insert(id, InFlight { reply, deadline });
+        self.shared.in_flight.locked().insert(id, InFlight { reply, deadline });
         if let Err(error) = self.shared.send(&WireFrame::Request { id, request }) {
             // A write that ended the runtime has failed this request with the reason already.
-            if let Some(in_flight) = self.shared.in_flight.lock().unwrap().remove(&id) {
+            if let Some(in_flight) = self.shared.in_flight.locked().remove(&id) {
                 (in_flight.reply)(Err(error));
             }
         }
@@ -707,7 +708,7 @@ impl Backend for HardenedBackend {
 
     fn release(&self, function: FunctionHandle) {
         if self.stamp.is_current() && self.termination().is_none() {
-            self.shared.releases.lock().unwrap().push(function);
+            self.shared.releases.locked().push(function);
         }
     }
 
@@ -723,19 +724,19 @@ impl Backend for HardenedBackend {
             return;
         }
         self.shared.end(TerminationReason::Closed);
-        if let Some(writer) = self.shared.writer.lock().unwrap().take() {
+        if let Some(writer) = self.shared.writer.locked().take() {
             let _ = writer.shutdown(std::net::Shutdown::Both);
         }
         if std::thread::current().id() == self.io_thread_id {
             return;
         }
-        for thread in self.threads.lock().unwrap().drain(..) {
+        for thread in self.threads.locked().drain(..) {
             let _ = thread.join();
         }
     }
 
     fn termination(&self) -> Option<TerminationReason> {
-        self.stamp.elsewhere().or_else(|| self.shared.termination.lock().unwrap().clone())
+        self.stamp.elsewhere().or_else(|| self.shared.termination.locked().clone())
     }
 
     fn capabilities(&self) -> &Arc<CapabilityHost> {
@@ -744,7 +745,7 @@ impl Backend for HardenedBackend {
 
     fn in_handler(&self) -> bool {
         let current = std::thread::current().id();
-        current == self.io_thread_id || *self.lane_user.lock().unwrap() == Some(current)
+        current == self.io_thread_id || *self.lane_user.locked() == Some(current)
     }
 
     fn request_blocking(&self, request: Request) -> Result<Response, EngineError> {

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
+use jscell_engine::{Unpoisoned, UnpoisonedRw};
 use jscell_engine::{HostError, ModuleReply};
 
 use crate::guest_bounds::{MAX_MODULE_URLS, MODULE_URL_OVERHEAD};
@@ -53,44 +54,44 @@ impl ModuleSources {
     }
 
     pub fn add_static(&self, name: String, source: String) {
-        self.statics.write().unwrap().insert(name, source);
+        self.statics.writing().insert(name, source);
     }
 
     pub fn set_resolver(&self, resolver: ModuleResolver) {
-        *self.resolver.write().unwrap() = Some(Arc::new(resolver));
+        *self.resolver.writing() = Some(Arc::new(resolver));
     }
 
     pub fn set_loader(&self, loader: ModuleLoader) {
-        *self.loader.write().unwrap() = Some(Arc::new(loader));
+        *self.loader.writing() = Some(Arc::new(loader));
     }
 
     /// The URL `specifier` (imported by `referrer`) names, recorded as loadable.
     pub fn resolve(&self, specifier: &str, referrer: &str) -> Result<String, HostError> {
         let url = self.find(specifier, referrer)?;
-        self.resolved.lock().unwrap().record(&url)?;
+        self.resolved.locked().record(&url)?;
         Ok(url)
     }
 
     fn find(&self, specifier: &str, referrer: &str) -> Result<String, HostError> {
-        let resolver = self.resolver.read().unwrap().clone();
+        let resolver = self.resolver.reading().clone();
         if let Some(resolver) = resolver {
             if let Some(url) = resolver(specifier, referrer)? {
                 return Ok(url);
             }
         }
         if let Some(name) = specifier.strip_prefix(STATIC) {
-            return match self.statics.read().unwrap().contains_key(name) {
+            return match self.statics.reading().contains_key(name) {
                 true => Ok(specifier.to_string()),
                 false => Err(HostError::type_error(format!("no static module named '{name}'"))),
             };
         }
-        if self.statics.read().unwrap().contains_key(specifier) {
+        if self.statics.reading().contains_key(specifier) {
             return Ok(format!("{STATIC}{specifier}"));
         }
         if let Some(root) = self.root.as_ref().filter(|_| ModuleRoot::claims(specifier)) {
             return root.resolve(specifier, referrer);
         }
-        if self.loader.read().unwrap().is_some() {
+        if self.loader.reading().is_some() {
             return Ok(specifier.to_string());
         }
         Err(HostError::type_error(format!(
@@ -100,13 +101,13 @@ impl ModuleSources {
 
     /// Fetch the source of `url`, which `resolve` must have returned.
     pub fn load(&self, url: &str, reply: ModuleReply) -> Result<(), NotResolved> {
-        if !self.resolved.lock().unwrap().urls.contains(url) {
+        if !self.resolved.locked().urls.contains(url) {
             let refused = NotResolved(url.to_string());
             reply.resolve(Err(HostError::type_error(refused.to_string())));
             return Err(refused);
         }
         if let Some(name) = url.strip_prefix(STATIC) {
-            let source = self.statics.read().unwrap().get(name).cloned();
+            let source = self.statics.reading().get(name).cloned();
             reply.resolve(source.ok_or_else(|| HostError::type_error(format!("no static module named '{name}'"))));
             return Ok(());
         }
@@ -114,7 +115,7 @@ impl ModuleSources {
             reply.resolve(source);
             return Ok(());
         }
-        let loader = self.loader.read().unwrap().clone();
+        let loader = self.loader.reading().clone();
         match loader {
             Some(loader) => loader(url, reply),
             None => reply.resolve(Err(HostError::type_error(format!("no module loader can load '{url}'")))),

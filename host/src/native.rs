@@ -3,8 +3,9 @@
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 
+use jscell_engine::Unpoisoned;
 use jscell_engine::{
-    Engine, EngineConfig, EngineError, EngineHandle, FunctionHandle, ProcessStamp, Reply, Request, TerminationReason,
+    panic_message,     Engine, EngineConfig, EngineError, EngineHandle, FunctionHandle, ProcessStamp, Reply, Request, TerminationReason,
     ENGINE_THREAD_STACK,
 };
 
@@ -47,12 +48,7 @@ impl NativeBackend {
                                 // A bug in the engine must cost this runtime, not the process.
                                 let run = std::panic::AssertUnwindSafe(|| engine.run());
                                 if let Err(panic) = std::panic::catch_unwind(run) {
-                                    let why = panic
-                                        .downcast_ref::<String>()
-                                        .map(String::as_str)
-                                        .or_else(|| panic.downcast_ref::<&str>().copied())
-                                        .unwrap_or("unknown");
-                                    let reason = format!("the engine thread panicked: {why}");
+                                    let reason = format!("the engine thread panicked: {}", panic_message(&*panic));
                                     handle.terminate(TerminationReason::InternalError(reason));
                                 }
                             }
@@ -106,7 +102,7 @@ impl Backend for NativeBackend {
         if !self.stamp.is_current() {
             return;
         }
-        let Some(thread) = self.thread.lock().unwrap().take() else { return };
+        let Some(thread) = self.thread.locked().take() else { return };
         self.engine.terminate(TerminationReason::Closed);
         self.engine.close();
         // From inside a handler the engine thread finishes on its own once the handler returns.

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 
+use jscell_engine::Unpoisoned;
 use jscell_engine::{poll_briefly, EngineError, Reply, Response};
 
 type Outcome = Result<Response, EngineError>;
@@ -41,14 +42,14 @@ impl ReplySlot {
                 std::thread::park();
             }
         }
-        self.0.outcome.lock().unwrap().take()
+        self.0.outcome.locked().take()
     }
 }
 
 impl Answer {
     fn fill(&mut self, outcome: Option<Outcome>) {
         if let Some(slot) = self.0.take() {
-            *slot.outcome.lock().unwrap() = outcome;
+            *slot.outcome.locked() = outcome;
             slot.filled.store(true, Ordering::Release);
             slot.waiter.unpark();
         }

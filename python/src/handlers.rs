@@ -3,7 +3,8 @@
 
 use std::sync::{Arc, Mutex, Weak};
 
-use jscell_host::engine::{AsyncReply, ConsoleLevel, HostError, HostFunctionId, JsException, ModuleReply, Value};
+use jscell_host::engine::Unpoisoned;
+use jscell_host::engine::{panic_message, AsyncReply, ConsoleLevel, HostError, HostFunctionId, JsException, ModuleReply, Value};
 use jscell_host::{ConsoleSink, ModuleLoader, ModuleResolver};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -119,7 +120,7 @@ fn await_on_loop(py: Python<'_>, event_loop: Py<PyAny>, awaitable: Bound<'_, PyA
     };
     let scheduled = py_objects::schedule_awaitable(py).and_then(|schedule| schedule.call1((event_loop, awaitable, &done)));
     if let Err(error) = scheduled {
-        if let Some(on_done) = done.get().on_done.lock().unwrap().take() {
+        if let Some(on_done) = done.get().on_done.locked().take() {
             on_done(py, Err(error));
         }
     }
@@ -134,12 +135,15 @@ struct AsyncDone {
 #[pymethods]
 impl AsyncDone {
     fn __call__(&self, py: Python<'_>, future: Bound<'_, PyAny>) {
-        let Some(on_done) = self.on_done.lock().unwrap().take() else { return };
+        let Some(on_done) = self.on_done.locked().take() else { return };
         let cancelled = future.call_method0("cancelled").and_then(|c| c.is_truthy()).unwrap_or(false);
         let result = if cancelled {
             Err(PyRuntimeError::new_err("the awaitable was cancelled"))
         } else {
-            future.call_method0("result")
+            // Reading a PanicException raised by the awaitable panics here: it costs this call.
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.call_method0("result"))).unwrap_or_else(|panic| {
+                Err(PyRuntimeError::new_err(format!("internal error: the async handler panicked: {}", panic_message(&*panic))))
+            })
         };
         on_done(py, result);
     }

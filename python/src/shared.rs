@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use std::thread::ThreadId;
 use std::time::Duration;
 
+use jscell_host::engine::Unpoisoned;
 use jscell_host::engine::{ConversionLimits, EngineError, Request, Response, TerminationReason, Value, Wait};
 use jscell_host::Backend;
 use pyo3::exceptions::PyRuntimeError;
@@ -95,7 +96,7 @@ impl RuntimeShared {
         let event_loop = py_objects::get_running_loop(py)?.call0().map_err(|_| {
             PyRuntimeError::new_err("async calls must be awaited inside a running asyncio event loop")
         })?;
-        *self.event_loop.lock().unwrap() = Some(event_loop.clone().unbind());
+        *self.event_loop.locked() = Some(event_loop.clone().unbind());
         let future = event_loop.call_method0("create_future")?;
         let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
         let shared = self.clone();
@@ -132,7 +133,7 @@ impl RuntimeShared {
         if self.blocking.load(Ordering::SeqCst) > 0 {
             return Err("the event loop is not running: a synchronous call (eval) blocks it; use eval_async");
         }
-        let event_loop = self.event_loop.lock().unwrap().as_ref().map(|l| l.clone_ref(py));
+        let event_loop = self.event_loop.locked().as_ref().map(|l| l.clone_ref(py));
         let usable = match (&event_loop, py_objects::loop_is_usable(py)) {
             (Some(l), Ok(check)) => check.call1((l,)).and_then(|r| r.is_truthy()).unwrap_or(false),
             _ => false,

@@ -164,3 +164,31 @@ def test_terminate_during_a_host_call_stops_the_runtime(runtime):
     runtime.bind_function("stop", stop)
     with pytest.raises(jscell.RuntimeTerminated):
         runtime.eval("stop(); while (true) {}", timeout=10)
+
+
+def panic_exception() -> type[BaseException]:
+    """pyo3's PanicException: raised into Rust, it becomes a Rust panic there."""
+    return next(
+        kind for kind in BaseException.__subclasses__() if kind.__module__ == "pyo3_runtime" and kind.__name__ == "PanicException"
+    )
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+async def test_a_handler_that_panics_costs_one_js_error_and_every_later_call_works(runtime, mode):
+    panic = panic_exception()
+
+    def explode(*args):
+        raise panic("boom")
+
+    async def explode_later(*args):
+        raise panic("boom")
+
+    op = runtime.register_op("explode", explode if mode == "sync" else explode_later, mode=mode)
+    call = f"__host_op_{mode}__({op})"
+    message = await runtime.eval_async(f"(async () => {{ try {{ await {call} }} catch (e) {{ return e.message }} }})()")
+    assert "panic" in message.lower()
+    for _ in range(3):
+        assert await runtime.eval_async(f"(async () => {{ try {{ await {call} }} catch (e) {{ return 'again' }} }})()") == "again"
+    runtime.bind_function("fine", lambda x: x * 2)
+    assert runtime.eval("fine(21)") == 42
+    assert runtime.get_stats().host_call_sync_count >= 1
