@@ -67,12 +67,15 @@ fn set_property<'s>(
 }
 
 /// A JS function that calls host function `id`.
+/// A JS function that calls host function `id`; when V8 collects it, the grant is released.
 pub fn host_function<'s>(scope: &mut v8::PinScope<'s, '_>, id: HostFunctionId, mode: CallMode) -> v8::Local<'s, v8::Function> {
     let data = v8::Integer::new_from_unsigned(scope, id.0);
-    match mode {
+    let wrapper = match mode {
         CallMode::Sync => function!(scope, bound_sync, data.into()),
         CallMode::Async => function!(scope, bound_async, data.into()),
-    }
+    };
+    EngineState::get(scope).grant_wrappers.borrow_mut().watch(scope, id, wrapper);
+    wrapper
 }
 
 fn host_op_sync<'s>(scope: &mut v8::PinScope<'s, '_>, args: v8::FunctionCallbackArguments<'s>, rv: v8::ReturnValue<'s, v8::Value>) {

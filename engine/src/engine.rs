@@ -17,7 +17,9 @@ use crate::host::Host;
 use crate::module_callbacks::{self, SCRIPT_REFERRER};
 use crate::modules::{LoadDone, ModuleKey, ModuleKind};
 use crate::process_stamp::ProcessStamp;
-use crate::inbox::{AsyncCallId, Inbound, InboxReceiver, InboxSender, InboxWaiter, Reply, Request, Response, Wait, Waiter};
+use crate::inbox::{
+    AsyncCallId, Inbound, InboxReceiver, InboxSender, InboxWaiter, Reply, Request, RequestId, Response, Wait, Waiter,
+};
 use crate::state::EngineState;
 use crate::stats::EngineStats;
 use crate::value::Value;
@@ -39,6 +41,9 @@ pub fn set_jitless() {
 /// created in a forked child aborts the child.
 static V8_STARTED_IN: OnceLock<ProcessStamp> = OnceLock::new();
 
+/// The platform V8 runs its tasks on; each engine runs the ones posted for its isolate.
+static PLATFORM: OnceLock<v8::SharedRef<v8::Platform>> = OnceLock::new();
+
 /// Initialise V8 for this process now rather than with the first engine (a hardened guest
 /// waiting in a pool does it ahead). Later calls do nothing.
 pub fn init_v8() {
@@ -46,8 +51,8 @@ pub fn init_v8() {
     INIT.call_once(|| {
         let _ = V8_STARTED_IN.set(ProcessStamp::current());
         v8::V8::set_flags_from_string(V8_FLAGS);
-        let platform = v8::new_default_platform(0, false).make_shared();
-        v8::V8::initialize_platform(platform);
+        let platform = PLATFORM.get_or_init(|| v8::new_default_platform(0, false).make_shared());
+        v8::V8::initialize_platform(platform.clone());
         v8::V8::initialize();
     });
 }
@@ -57,6 +62,15 @@ pub fn init_v8() {
 struct Shared {
     termination: Mutex<Option<TerminationReason>>,
     watchdog_fired: Arc<AtomicBool>,
+    running: Mutex<Running>,
+}
+
+/// The request whose JS runs now, and whether its caller cancelled it. One lock, so a cancel
+/// can only ever terminate the JS of the request it names.
+#[derive(Default)]
+struct Running {
+    id: Option<RequestId>,
+    cancelled: bool,
 }
 
 /// The owner's side of a running engine. Cheap to clone, usable from any thread.
@@ -70,11 +84,28 @@ pub struct EngineHandle {
 impl EngineHandle {
     /// Queue a request; if the engine is gone the reply is answered at once.
     pub fn send(&self, request: Request, reply: Reply) {
-        if let Err(failed) = self.inbox.send(Inbound::Request { request, reply }) {
+        self.send_cancellable(None, request, reply);
+    }
+
+    /// `send`, with an id by which `cancel` can stop it.
+    pub fn send_cancellable(&self, id: Option<RequestId>, request: Request, reply: Reply) {
+        if let Err(failed) = self.inbox.send(Inbound::Request { id, request, reply }) {
             if let Inbound::Request { reply, .. } = failed.0 {
                 reply(Err(EngineError::Terminated(self.termination().unwrap_or(TerminationReason::Closed))));
             }
         }
+    }
+
+    /// The caller of request `id` gave up on it: terminate its JS if it runs now (the runtime
+    /// stays usable), or stop waiting for its promise. Its reply, if any, is `Cancelled`.
+    pub fn cancel(&self, id: RequestId) {
+        let mut running = self.shared.running.locked();
+        if running.id == Some(id) {
+            running.cancelled = true;
+            self.isolate.terminate_execution();
+        }
+        drop(running);
+        let _ = self.inbox.send(Inbound::Cancel { id });
     }
 
     /// Stop running JS now and refuse all further work.
@@ -96,6 +127,8 @@ impl EngineHandle {
 
 /// A request whose value is a promise that has not settled yet.
 struct Pending {
+    /// The request's id, when its caller may cancel it.
+    id: Option<RequestId>,
     promise: v8::Global<v8::Promise>,
     /// For `eval_module`: answer with this module's namespace once the promise fulfills.
     namespace: Option<v8::Global<v8::Module>>,
@@ -209,9 +242,53 @@ impl Engine {
                 Some(Inbound::Wake) => {}
                 Some(Inbound::Completion { call, result }) => self.complete(call, result),
                 Some(Inbound::ModuleSource { key, result }) => self.module_source(key, result),
-                Some(Inbound::Request { request, reply }) => self.serve(request, reply),
+                Some(Inbound::Request { id, request, reply }) => {
+                    self.run_as(id, true);
+                    self.serve(id, request, reply);
+                    self.run_as(id, false);
+                }
+                Some(Inbound::Cancel { id }) => self.cancel_waiting(id),
             }
             self.turn();
+            self.release_grants();
+        }
+    }
+
+    /// Mark whether request `id`'s JS runs now. A cancel that came as it finished leaves a
+    /// termination pending, which must not stop the next request's JS.
+    fn run_as(&mut self, id: Option<RequestId>, starts: bool) {
+        let mut running = self.handle.shared.running.locked();
+        if !starts && running.cancelled {
+            self.isolate.cancel_terminate_execution();
+        }
+        *running = Running { id: id.filter(|_| starts), cancelled: false };
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.handle.shared.running.locked().cancelled
+    }
+
+    /// Stop waiting for request `id`'s promise or module graph: its caller gave up.
+    fn cancel_waiting(&mut self, id: RequestId) {
+        if let Some(index) = self.pending.iter().position(|pending| pending.id == Some(id)) {
+            (self.pending.swap_remove(index).reply)(Err(EngineError::Cancelled));
+        }
+        if let Some(load) = self.state.modules.borrow_mut().take_load_of(id) {
+            if let LoadDone::Reply { reply, .. } = load.done {
+                reply(Err(EngineError::Cancelled));
+            }
+        }
+    }
+
+    /// Run the tasks V8 posted for this isolate (among them, the finalizers of collected
+    /// wrappers), then tell the host which grants JS holds no more.
+    fn release_grants(&mut self) {
+        if let Some(platform) = PLATFORM.get() {
+            while v8::Platform::pump_message_loop(platform, &self.isolate, false) {}
+        }
+        let released = self.state.grant_wrappers.borrow_mut().take_released();
+        if !released.is_empty() {
+            self.state.host.release_grants(released);
         }
     }
 
@@ -253,14 +330,14 @@ impl Engine {
         }
     }
 
-    fn serve(&mut self, request: Request, reply: Reply) {
+    fn serve(&mut self, id: Option<RequestId>, request: Request, reply: Reply) {
         match request {
             Request::Eval { source, timeout, wait } => {
                 self.count(Kind::Eval, wait);
                 let deadline = timeout.map(|t| Instant::now() + t);
                 self.run_due_timers(deadline, timeout);
                 let outcome = self.run_script(&source, "<eval>", timeout);
-                self.answer(outcome, reply, timeout, deadline, wait);
+                self.answer(id, outcome, reply, timeout, deadline, wait);
             }
             Request::EvalModule { specifier, timeout, wait } => {
                 self.count(Kind::Module, wait);
@@ -270,7 +347,7 @@ impl Engine {
                 match url {
                     Ok(url) => {
                         let key = ModuleKey { url, kind: ModuleKind::JavaScript };
-                        let done = LoadDone::Reply { reply, timeout, deadline, wait };
+                        let done = LoadDone::Reply { id, reply, timeout, deadline, wait };
                         let state = self.state.clone();
                         state.modules.borrow_mut().start(&*state.host, &state.inbox, key, done);
                     }
@@ -282,7 +359,7 @@ impl Engine {
                 let deadline = timeout.map(|t| Instant::now() + t);
                 self.run_due_timers(deadline, timeout);
                 let outcome = self.call_function(function, &args, timeout);
-                self.answer(outcome, reply, timeout, deadline, wait);
+                self.answer(id, outcome, reply, timeout, deadline, wait);
             }
             Request::Release { functions } => {
                 self.state.functions.borrow_mut().release(&functions);
@@ -309,6 +386,7 @@ impl Engine {
     /// Reply now with a plain value, or park the request until its promise settles.
     fn answer(
         &mut self,
+        id: Option<RequestId>,
         outcome: Turn<Completion>,
         reply: Reply,
         timeout: Option<Duration>,
@@ -318,7 +396,7 @@ impl Engine {
         match outcome {
             Ok(Completion::Value(value)) => reply(Ok(Response::Value(value))),
             Ok(Completion::Promise(promise)) => {
-                self.pending.push(Pending { promise, namespace: None, reply, timeout, deadline, wait })
+                self.pending.push(Pending { id, promise, namespace: None, reply, timeout, deadline, wait })
             }
             Err(error) => reply(Err(error)),
         }
@@ -463,10 +541,12 @@ impl Engine {
                 self.deliver_load_error(load.done, error);
                 continue;
             };
-            let timeout = match &load.done {
-                LoadDone::Reply { timeout, .. } => *timeout,
-                LoadDone::Import { .. } => None,
+            let (request, timeout) = match &load.done {
+                LoadDone::Reply { id, timeout, .. } => (*id, *timeout),
+                LoadDone::Import { .. } => (None, None),
             };
+            // The graph evaluates as part of its request: a cancel of it stops this JS.
+            self.run_as(request, true);
             let evaluated = self.guarded(timeout, |scope| {
                 let local = v8::Local::new(scope, &module);
                 if local.get_status() == v8::ModuleStatus::Uninstantiated {
@@ -479,10 +559,11 @@ impl Engine {
                 };
                 Some(Ok(v8::Global::new(scope, evaluation)))
             });
+            self.run_as(request, false);
             match (evaluated, load.done) {
                 (Err(error), done) => self.deliver_load_error(done, error),
-                (Ok(evaluation), LoadDone::Reply { reply, timeout, deadline, wait }) => {
-                    let pending = Pending { promise: evaluation, namespace: Some(module), reply, timeout, deadline, wait };
+                (Ok(evaluation), LoadDone::Reply { id, reply, timeout, deadline, wait }) => {
+                    let pending = Pending { id, promise: evaluation, namespace: Some(module), reply, timeout, deadline, wait };
                     self.pending.push(pending);
                 }
                 (Ok(evaluation), LoadDone::Import { resolver }) => {
@@ -637,6 +718,9 @@ impl Engine {
     where
         F: for<'s, 'i> FnOnce(&mut v8::PinScope<'s, 'i>) -> Option<Turn<T>>,
     {
+        if self.is_cancelled() {
+            return Err(EngineError::Cancelled);
+        }
         let started = Instant::now();
         let guard = timeout.map(|t| Watchdog::arm(started + t, self.handle.isolate.clone(), self.handle.shared.watchdog_fired.clone()));
         let outcome = {
@@ -677,6 +761,9 @@ impl Engine {
             return EngineError::Terminated(reason);
         }
         self.isolate.cancel_terminate_execution();
+        if self.is_cancelled() {
+            return EngineError::Cancelled;
+        }
         if watchdog_fired {
             EngineError::Timeout(timeout.unwrap_or_default())
         } else {

@@ -23,6 +23,9 @@ pub enum EngineError {
     /// A synchronous caller waits for a promise that nothing can settle any more.
     #[error("the promise never settles: no timer, async call or other work is pending that could settle it")]
     Stalled,
+    /// The caller cancelled the request (its JS was stopped, or nothing waits for its promise).
+    #[error("the call was cancelled")]
+    Cancelled,
     /// The request itself was invalid (unknown handle, bad argument).
     #[error("{0}")]
     InvalidRequest(String),

@@ -29,6 +29,9 @@ pub trait Host: Send {
 
     /// An exception thrown by a timer or microtask that no caller was waiting on.
     fn uncaught_exception(&self, exception: JsException);
+
+    /// JS holds these grants no more (V8 collected every function that wrapped them).
+    fn release_grants(&self, grants: Vec<HostFunctionId>);
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

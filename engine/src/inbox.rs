@@ -14,6 +14,10 @@ use crate::value::{FunctionHandle, Value};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AsyncCallId(pub u64);
 
+/// The caller's name for a request it may cancel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestId(pub u64);
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Request {
     /// Run a script; when its value is a promise, the reply waits for it to settle.
@@ -48,7 +52,9 @@ pub enum Response {
 pub type Reply = Box<dyn FnOnce(Result<Response, EngineError>) + Send>;
 
 pub enum Inbound {
-    Request { request: Request, reply: Reply },
+    Request { id: Option<RequestId>, request: Request, reply: Reply },
+    /// The caller of request `id` gave up on it.
+    Cancel { id: RequestId },
     Completion { call: AsyncCallId, result: Result<Value, HostError> },
     /// A module's source, from `Host::load_module`.
     ModuleSource { key: ModuleKey, result: Result<String, HostError> },

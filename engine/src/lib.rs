@@ -7,6 +7,7 @@ mod convert;
 mod engine;
 mod error;
 mod exception;
+mod grant_wrappers;
 mod handles;
 mod heap_limit;
 mod host;
@@ -31,7 +32,7 @@ pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsExcept
 pub use exception::{NON_ERROR_THROW, STACK_FRAME_LIMIT};
 pub use host::{AsyncReply, ConsoleLevel, Host};
 pub use modules::{ModuleKey, ModuleKind, ModuleReply};
-pub use inbox::{poll_briefly, AsyncCallId, CompletionSink, Inbound, InboxReceiver, InboxSender, InboxWaiter, Reply, Request, Response, Wait, Waiter};
+pub use inbox::{poll_briefly, AsyncCallId, CompletionSink, Inbound, RequestId, InboxReceiver, InboxSender, InboxWaiter, Reply, Request, Response, Wait, Waiter};
 pub use stats::EngineStats;
 pub use sync::{panic_message, Unpoisoned, UnpoisonedRw};
 pub use value::{CallMode, FunctionHandle, HostFunctionId, Value, MAX_SAFE_INTEGER};

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, HostError};
 use crate::host::Host;
-use crate::inbox::{CompletionSink, Inbound, InboxSender, Reply, Wait};
+use crate::inbox::{CompletionSink, Inbound, InboxSender, Reply, RequestId, Wait};
 use crate::window::MAX_PENDING_MODULE_LOADS;
 
 /// JS source or JSON data: the same URL may be imported as both, as two modules.
@@ -66,7 +66,7 @@ impl Drop for ModuleReply {
 /// Who waits for a graph load.
 pub enum LoadDone {
     /// `eval_module`: reply with the namespace.
-    Reply { reply: Reply, timeout: Option<Duration>, deadline: Option<Instant>, wait: Wait },
+    Reply { id: Option<RequestId>, reply: Reply, timeout: Option<Duration>, deadline: Option<Instant>, wait: Wait },
     /// Dynamic `import()`: settle this promise with the namespace.
     Import { resolver: v8::Global<v8::PromiseResolver> },
 }
@@ -120,6 +120,13 @@ impl ModuleMap {
     }
 
     pub fn take_load(&mut self, id: u64) -> Option<GraphLoad> {
+        self.loads.remove(&id)
+    }
+
+    /// The graph load `eval_module` request `request` waits for, if it still does.
+    pub fn take_load_of(&mut self, request: RequestId) -> Option<GraphLoad> {
+        let id = *self.loads.iter().find(|(_, load)| matches!(load.done, LoadDone::Reply { id: Some(r), .. } if r == request))?.0;
+        self.finished.retain(|finished| *finished != id);
         self.loads.remove(&id)
     }
 

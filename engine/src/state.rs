@@ -4,6 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crate::config::ConversionLimits;
+use crate::grant_wrappers::GrantWrappers;
 use crate::handles::FunctionTable;
 use crate::host::Host;
 use crate::inbox::{AsyncCallId, InboxSender};
@@ -16,6 +17,7 @@ pub struct EngineState {
     pub inbox: InboxSender,
     pub limits: ConversionLimits,
     pub functions: RefCell<FunctionTable>,
+    pub grant_wrappers: RefCell<GrantWrappers>,
     pub timers: RefCell<Timers>,
     pub async_calls: RefCell<Window<AsyncCallId, v8::Global<v8::PromiseResolver>>>,
     pub modules: RefCell<ModuleMap>,
@@ -31,6 +33,7 @@ impl EngineState {
             inbox,
             limits,
             functions: RefCell::default(),
+            grant_wrappers: RefCell::default(),
             timers: RefCell::default(),
             async_calls: RefCell::new(Window::async_calls(limits.max_bytes)),
             modules: RefCell::default(),

@@ -73,6 +73,8 @@ impl Host for TestHost {
     }
 
     fn uncaught_exception(&self, _exception: JsException) {}
+
+    fn release_grants(&self, _grants: Vec<HostFunctionId>) {}
 }
 
 fn start(config: EngineConfig, host: TestHost) -> EngineHandle {

@@ -59,7 +59,7 @@ impl GuestLane {
             WireFrame::Request { id, request } => {
                 self.answering.store(true, Ordering::SeqCst);
                 let lane = self.clone();
-                Ok(Inbound::Request { request, reply: Box::new(move |result| lane.reply(id, result)) })
+                Ok(Inbound::Request { id: None, request, reply: Box::new(move |result| lane.reply(id, result)) })
             }
             other => Err(WireError::Malformed(format!("{other:?} on the lane, where only requests start"))),
         }

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use jscell_engine::Unpoisoned;
-use jscell_engine::{Engine, EngineError, EngineHandle, Request, Response, TerminationReason, ENGINE_THREAD_STACK};
+use jscell_engine::{Engine, EngineError, EngineHandle, Request, RequestId, Response, TerminationReason, ENGINE_THREAD_STACK};
 use jscell_host::lane::Lane;
 use jscell_host::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame, MAX_FRAME_BYTES};
 
@@ -150,7 +150,11 @@ fn route(frame: Result<WireFrame, WireError>, writer: &Arc<Mutex<SharedSocket>>,
             let reply = move |result: Result<Response, _>| {
                 let _ = write_frame(&mut *writer.locked(), &WireFrame::Reply { id, result });
             };
-            engine.send(request, Box::new(reply));
+            engine.send_cancellable(Some(RequestId(id)), request, Box::new(reply));
+            true
+        }
+        Ok(WireFrame::Cancel { id }) => {
+            engine.cancel(RequestId(id));
             true
         }
         Ok(WireFrame::Release { functions }) => {

@@ -12,6 +12,7 @@ use jscell_engine::{
     AsyncCallId, AsyncReply, ConsoleLevel, Host, HostError, HostFunctionId, JsException, ModuleKey, ModuleReply, Value,
 };
 use jscell_host::wire::{write_frame, WireError, WireFrame};
+use jscell_host::MAX_RELEASE_BATCH;
 
 use crate::guest_lane::GuestLane;
 use crate::SharedSocket;
@@ -147,5 +148,11 @@ impl Host for WireHost {
 
     fn uncaught_exception(&self, exception: JsException) {
         let _ = self.notify(&WireFrame::Uncaught { exception });
+    }
+
+    fn release_grants(&self, grants: Vec<HostFunctionId>) {
+        for batch in grants.chunks(MAX_RELEASE_BATCH) {
+            let _ = self.notify(&WireFrame::GrantsReleased { grants: batch.to_vec() });
+        }
     }
 }

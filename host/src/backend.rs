@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use jscell_engine::{EngineError, FunctionHandle, Reply, Request, Response, TerminationReason};
+use jscell_engine::{EngineError, FunctionHandle, Reply, Request, RequestId, Response, TerminationReason};
 
 use crate::capability_host::CapabilityHost;
 use crate::hardened::GuestReport;
@@ -8,8 +8,13 @@ use crate::reply_slot::ReplySlot;
 
 /// A running engine, wherever it runs. Every method may be called from any thread.
 pub trait Backend: Send + Sync {
-    /// Queue `request`; `reply` is called exactly once, on the backend's own thread.
-    fn request(&self, request: Request, reply: Reply);
+    /// Queue `request`; `reply` is called exactly once, on the backend's own thread. The id
+    /// names the request for `cancel`.
+    fn request(&self, request: Request, reply: Reply) -> RequestId;
+
+    /// The caller of request `id` gave up on it: stop its JS if it runs, and its wait for a
+    /// promise or module graph if it waits. Its reply, if it still comes, is `Cancelled`.
+    fn cancel(&self, id: RequestId);
 
     /// The owner dropped its handle to a JS function: the engine may forget it. May be passed
     /// on later, gathered with others; never blocks.

@@ -81,8 +81,9 @@ bounds! {
     /// Async results and module sources waiting to be written to a guest: the handler that
     /// finishes one more waits (up to `STALL_DEADLINE`, for a guest that stopped reading).
     MAX_QUEUED_COMPLETIONS: usize = 4, Count;
-    /// Function handles in one notice telling the guest they were released (released handles
-    /// are gathered and sent every `RELEASE_INTERVAL`, never by the thread that dropped them).
+    /// Ids in one release notice: function handles the parent released (gathered and sent
+    /// every `RELEASE_INTERVAL`, never by the thread that dropped them), or grants the guest's
+    /// JS holds no more.
     MAX_RELEASE_BATCH: usize = 65_536, Count;
     /// How often the parent sends what it gathered (releases), and looks at deadlines.
     RELEASE_INTERVAL: Duration = Duration::from_millis(50), Seconds;

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use jscell_engine::Unpoisoned;
 use jscell_engine::{
     AsyncCallId, AsyncReply, CompletionSink, ConversionLimits, EngineConfig, EngineError, FunctionHandle, Host, Inbound, ModuleKey,
-    ModuleReply, ProcessStamp, Reply, Request, Response, TerminationReason, Window, MAX_PENDING_MODULE_LOADS,
+    ModuleReply, ProcessStamp, Reply, Request, RequestId, Response, TerminationReason, Window, MAX_PENDING_MODULE_LOADS,
 };
 
 use crate::backend::{request_and_wait, Backend};
@@ -477,6 +477,10 @@ impl Shared {
                     host.uncaught_exception(exception);
                     Served::Handled
                 }
+                WireFrame::GrantsReleased { grants } => {
+                    self.capabilities.release(&grants).map_err(|e| e.to_string())?;
+                    Served::Handled
+                }
                 WireFrame::Reply { id, result } => {
                     let result = match result {
                         Err(error) => Err(reported_error(self, error)?),
@@ -573,7 +577,7 @@ fn forward_completions(shared: &Shared, completions: Receiver<Inbound>) {
                 WireFrame::ModuleSource { key, result }
             }
             Inbound::Close => return,
-            Inbound::Request { .. } | Inbound::Wake => continue,
+            Inbound::Request { .. } | Inbound::Cancel { .. } | Inbound::Wake => continue,
         };
         if shared.termination.locked().is_some() || shared.send(&frame).is_err() {
             return;
@@ -592,6 +596,7 @@ fn frame_name(frame: &WireFrame) -> &'static str {
         WireFrame::ModuleSource { .. } => "ModuleSource",
         WireFrame::Noted => "Noted",
         WireFrame::Release { .. } => "Release",
+        WireFrame::Cancel { .. } => "Cancel",
         WireFrame::Ready { .. } => "Ready",
         WireFrame::StartFailed { .. } => "StartFailed",
         WireFrame::Reply { .. } => "Reply",
@@ -601,6 +606,7 @@ fn frame_name(frame: &WireFrame) -> &'static str {
         WireFrame::LoadModule { .. } => "LoadModule",
         WireFrame::Console { .. } => "Console",
         WireFrame::Uncaught { .. } => "Uncaught",
+        WireFrame::GrantsReleased { .. } => "GrantsReleased",
     }
 }
 
@@ -692,17 +698,27 @@ impl HardenedBackend {
 }
 
 impl Backend for HardenedBackend {
-    fn request(&self, request: Request, reply: Reply) {
-        if let Some(reason) = self.termination() {
-            return reply(Err(EngineError::Terminated(reason)));
-        }
+    fn request(&self, request: Request, reply: Reply) -> RequestId {
         let (id, deadline) = self.number(&request);
+        if let Some(reason) = self.termination() {
+            reply(Err(EngineError::Terminated(reason)));
+            return RequestId(id);
+        }
         self.shared.in_flight.locked().insert(id, InFlight { reply, deadline });
         if let Err(error) = self.shared.send(&WireFrame::Request { id, request }) {
             // A write that ended the runtime has failed this request with the reason already.
             if let Some(in_flight) = self.shared.in_flight.locked().remove(&id) {
                 (in_flight.reply)(Err(error));
             }
+        }
+        RequestId(id)
+    }
+
+    /// The guest answers a cancelled request too (with `Cancelled`, or the result that beat
+    /// the cancel), so it stays in flight until then.
+    fn cancel(&self, id: RequestId) {
+        if self.stamp.is_current() && self.shared.in_flight.locked().contains_key(&id.0) {
+            let _ = self.shared.send(&WireFrame::Cancel { id: id.0 });
         }
     }
 
@@ -733,6 +749,7 @@ impl Backend for HardenedBackend {
         for thread in self.threads.locked().drain(..) {
             let _ = thread.join();
         }
+        self.shared.capabilities.revoke_all();
     }
 
     fn termination(&self) -> Option<TerminationReason> {

@@ -17,8 +17,8 @@ mod reply_slot;
 pub mod wire;
 
 pub use backend::Backend;
-pub use capability_host::{AsyncHandler, CapabilityHost, ConsoleSink, SyncHandler};
-pub use guest_bounds::{table as guest_bounds, Bound, Shown};
+pub use capability_host::{AsyncHandler, CapabilityHost, ConsoleSink, Lifetime, NotReleasable, SyncHandler};
+pub use guest_bounds::{table as guest_bounds, Bound, Shown, MAX_RELEASE_BATCH};
 pub use guest_pool::MAX_WARM_GUESTS;
 pub use guest_process::GuestOptions;
 pub use hardened::{GuestReport, HardenedBackend, StartError};

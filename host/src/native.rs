@@ -1,11 +1,12 @@
 //! The native backend: the engine on a dedicated thread of this process.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{JoinHandle, ThreadId};
 
 use jscell_engine::Unpoisoned;
 use jscell_engine::{
-    panic_message,     Engine, EngineConfig, EngineError, EngineHandle, FunctionHandle, ProcessStamp, Reply, Request, TerminationReason,
+    panic_message,     Engine, EngineConfig, EngineError, EngineHandle, FunctionHandle, ProcessStamp, Reply, Request, RequestId, TerminationReason,
     ENGINE_THREAD_STACK,
 };
 
@@ -23,6 +24,7 @@ pub struct NativeBackend {
     thread_id: ThreadId,
     thread: Mutex<Option<JoinHandle<()>>>,
     stamp: ProcessStamp,
+    next_request: AtomicU64,
 }
 
 impl NativeBackend {
@@ -69,6 +71,7 @@ impl NativeBackend {
                 thread_id,
                 thread: Mutex::new(Some(thread)),
                 stamp,
+                next_request: AtomicU64::new(1),
             }),
             Err(error) => {
                 let _ = thread.join();
@@ -79,10 +82,18 @@ impl NativeBackend {
 }
 
 impl Backend for NativeBackend {
-    fn request(&self, request: Request, reply: Reply) {
+    fn request(&self, request: Request, reply: Reply) -> RequestId {
+        let id = RequestId(self.next_request.fetch_add(1, Ordering::Relaxed));
         match self.stamp.elsewhere() {
             Some(reason) => reply(Err(EngineError::Terminated(reason))),
-            None => self.engine.send(request, reply),
+            None => self.engine.send_cancellable(Some(id), request, reply),
+        }
+        id
+    }
+
+    fn cancel(&self, id: RequestId) {
+        if self.stamp.is_current() {
+            self.engine.cancel(id);
         }
     }
 
@@ -108,6 +119,7 @@ impl Backend for NativeBackend {
         // From inside a handler the engine thread finishes on its own once the handler returns.
         if std::thread::current().id() != self.thread_id {
             let _ = thread.join();
+            self.capabilities.revoke_all();
         }
     }
 

@@ -12,7 +12,7 @@ use jscell_engine::{
 };
 use serde::{Deserialize, Serialize};
 
-use crate::guest_bounds::MAX_SANDBOX_LAYERS;
+use crate::guest_bounds::{MAX_RELEASE_BATCH, MAX_SANDBOX_LAYERS};
 
 /// Bytes in the length prefix of every frame.
 const PREFIX: usize = 4;
@@ -62,6 +62,11 @@ pub enum WireFrame {
     LoadModule { key: ModuleKey },
     Console { level: ConsoleLevel, message: String },
     Uncaught { exception: JsException },
+    /// JS holds these grants no more: the parent may release them.
+    GrantsReleased {
+        #[serde(deserialize_with = "at_most::<MAX_RELEASE_BATCH, _, _>")]
+        grants: Vec<HostFunctionId>,
+    },
 
     // Parent → guest, on the lane only.
     /// A notice from the guest (console output, an async call, ...) was handled, and the turn
@@ -71,6 +76,8 @@ pub enum WireFrame {
     // Parent → guest, a notice.
     /// These function handles were released on the parent's side: the guest may forget them.
     Release { functions: Vec<FunctionHandle> },
+    /// The caller of request `id` gave up on it (`Engine::cancel`); the guest still answers it.
+    Cancel { id: u64 },
 }
 
 #[derive(Debug, thiserror::Error)]

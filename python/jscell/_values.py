@@ -48,6 +48,7 @@ class RuntimeStats:
     host_call_sync_count: int
     host_call_async_count: int
     active_async_ops: int
+    live_grants: int
     active_timers: int
     active_intervals: int
     active_streams: int = 0

@@ -11,6 +11,8 @@ use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMemoryView, PySet, PyString, PyTuple,
 };
 
+use jscell_host::Lifetime;
+
 use crate::errors::conversion_error;
 use crate::handlers;
 use crate::js_function::JsFunction;
@@ -186,7 +188,7 @@ impl<'a> FromPython<'a> {
             .getattr("__name__")
             .and_then(|n| n.extract::<String>())
             .unwrap_or_else(|_| "<callable>".into());
-        let id = handlers::grant(py, self.runtime, name, object.clone().unbind(), is_async);
+        let id = handlers::grant(py, self.runtime, name, object.clone().unbind(), is_async, Lifetime::WhileWrapped);
         let mode = if is_async { CallMode::Async } else { CallMode::Sync };
         Ok(Value::HostFunction { id, mode })
     }

@@ -16,6 +16,7 @@ pub fn to_py_err(py: Python<'_>, error: EngineError) -> PyErr {
         }
         EngineError::Terminated(reason) => return terminated(py, reason, error.to_string()),
         EngineError::Conversion(_) => py_objects::serialization_error(py),
+        EngineError::Cancelled => py_objects::cancelled_error(py),
         EngineError::Stalled | EngineError::InvalidRequest(_) => return PyRuntimeError::new_err(error.to_string()),
     };
     match class {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex, Weak};
 
 use jscell_host::engine::Unpoisoned;
 use jscell_host::engine::{panic_message, AsyncReply, ConsoleLevel, HostError, HostFunctionId, JsException, ModuleReply, Value};
-use jscell_host::{ConsoleSink, ModuleLoader, ModuleResolver};
+use jscell_host::{ConsoleSink, Lifetime, ModuleLoader, ModuleResolver};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -16,7 +16,14 @@ use crate::py_objects;
 use crate::shared::RuntimeShared;
 
 /// Grant `handler` to the runtime's JS and return its id.
-pub fn grant(_py: Python<'_>, runtime: &Arc<RuntimeShared>, name: String, handler: Py<PyAny>, is_async: bool) -> HostFunctionId {
+pub fn grant(
+    _py: Python<'_>,
+    runtime: &Arc<RuntimeShared>,
+    name: String,
+    handler: Py<PyAny>,
+    is_async: bool,
+    lifetime: Lifetime,
+) -> HostFunctionId {
     // Handlers live inside the runtime they serve: a weak reference avoids a cycle.
     let weak = Arc::downgrade(runtime);
     let capabilities = runtime.backend.capabilities();
@@ -24,10 +31,11 @@ pub fn grant(_py: Python<'_>, runtime: &Arc<RuntimeShared>, name: String, handle
         let name_for_errors = name.clone();
         capabilities.grant_async(
             name,
+            lifetime,
             Box::new(move |args, reply| Python::attach(|py| call_async(py, &weak, &name_for_errors, &handler, args, reply))),
         )
     } else {
-        capabilities.grant_sync(name, Box::new(move |args| Python::attach(|py| call_sync(py, &weak, &handler, args))))
+        capabilities.grant_sync(name, lifetime, Box::new(move |args| Python::attach(|py| call_sync(py, &weak, &handler, args))))
     }
 }
 

@@ -28,6 +28,7 @@ cached!(settle_future: PyAny = "jscell._async"."settle");
 cached!(schedule_awaitable: PyAny = "jscell._async"."schedule");
 cached!(loop_is_usable: PyAny = "jscell._async"."loop_is_usable");
 cached!(get_running_loop: PyAny = "asyncio"."get_running_loop");
+cached!(cancelled_error: PyType = "asyncio"."CancelledError");
 cached!(datetime_type: PyType = "datetime"."datetime");
 cached!(timezone: PyAny = "datetime"."timezone");
 cached!(get_logger: PyAny = "logging"."getLogger");

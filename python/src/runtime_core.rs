@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jscell_host::engine::{ConversionLimits, EngineConfig, EngineStats, Request, Response};
-use jscell_host::{Backend, CapabilityHost, GuestOptions, HardenedBackend, ModuleRoot, NativeBackend, StartError};
+use jscell_host::{Backend, CapabilityHost, GuestOptions, HardenedBackend, Lifetime, ModuleRoot, NativeBackend, StartError};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -122,7 +122,7 @@ impl RuntimeCore {
     fn register_op(&self, py: Python<'_>, name: String, handler: Py<PyAny>, is_async: bool) -> PyResult<u32> {
         self.shared.check_thread()?;
         self.shared.check_open(py)?;
-        Ok(handlers::grant(py, &self.shared, name, handler, is_async).0)
+        Ok(handlers::grant(py, &self.shared, name, handler, is_async, Lifetime::Runtime).0)
     }
 
     /// `globalThis[name] = value`, callables inside `value` granted as host functions.
@@ -139,6 +139,7 @@ impl RuntimeCore {
             Response::Stats(stats) => stats_dict(py, &stats)?,
             other => return Err(PyRuntimeError::new_err(format!("unexpected engine response {other:?}"))),
         };
+        dict.set_item("live_grants", self.shared.backend.capabilities().live_grants())?;
         if let Some(guest) = self.shared.backend.guest() {
             dict.set_item("guest_pid", guest.pid)?;
             dict.set_item("guest_rss_bytes", guest.rss_bytes)?;

@@ -2,12 +2,12 @@
 //! loop async handlers run on.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 use std::thread::ThreadId;
 use std::time::Duration;
 
 use jscell_host::engine::Unpoisoned;
-use jscell_host::engine::{ConversionLimits, EngineError, Request, Response, TerminationReason, Value, Wait};
+use jscell_host::engine::{ConversionLimits, EngineError, Request, RequestId, Response, TerminationReason, Value, Wait};
 use jscell_host::Backend;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -103,7 +103,7 @@ impl RuntimeShared {
         // A hardened backend writes the request to its guest, which may not read: never with
         // the GIL held.
         let backend = &self.backend;
-        py.detach(move || backend.request(
+        let id = py.detach(move || backend.request(
             request,
             Box::new(move |result| {
                 Python::attach(|py| {
@@ -125,6 +125,8 @@ impl RuntimeShared {
                 });
             }),
         ));
+        // A caller that stops awaiting (a cancelled task, a `wait_for` timeout) stops the JS.
+        future.call_method1("add_done_callback", (CancelOnDone { runtime: Arc::downgrade(self), id },))?;
         Ok(future)
     }
 
@@ -170,6 +172,24 @@ impl RuntimeShared {
     pub fn value_args(self: &std::sync::Arc<Self>, py: Python<'_>, args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Vec<Value>> {
         let mut converter = self.from_python();
         args.iter().map(|arg| converter.convert(py, &arg)).collect()
+    }
+}
+
+/// Called by asyncio when an async call's future is done: a cancelled one cancels its request.
+#[pyclass(frozen)]
+struct CancelOnDone {
+    runtime: Weak<RuntimeShared>,
+    id: RequestId,
+}
+
+#[pymethods]
+impl CancelOnDone {
+    fn __call__(&self, py: Python<'_>, future: Bound<'_, PyAny>) {
+        let cancelled = future.call_method0("cancelled").and_then(|c| c.is_truthy()).unwrap_or(false);
+        if let (true, Some(runtime)) = (cancelled, self.runtime.upgrade()) {
+            let id = self.id;
+            py.detach(|| runtime.backend.cancel(id));
+        }
     }
 }
 

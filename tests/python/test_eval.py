@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import math
 import time
@@ -387,3 +388,38 @@ async def test_eval_async_rejects_an_invalid_timeout(runtime, timeout, error):
 def test_eval_timeout_is_keyword_only(runtime):
     with pytest.raises(TypeError):
         runtime.eval("1", 5)
+
+
+async def cancel_and_check_usable(runtime, awaitable):
+    """Cancel `awaitable` while its JS runs; then the runtime answers at once."""
+    task = asyncio.ensure_future(awaitable)
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await asyncio.wait_for(runtime.eval_async("6 * 7"), 5) == 42
+    assert runtime.eval("ticks > 0")
+
+
+async def test_cancelling_an_awaited_eval_stops_its_javascript(runtime):
+    runtime.eval("globalThis.ticks = 0")
+    await cancel_and_check_usable(runtime, runtime.eval_async("for (;;) { ticks++ }"))
+
+
+async def test_cancelling_an_awaited_call_stops_its_javascript(runtime):
+    spin = runtime.eval("globalThis.ticks = 0; () => { for (;;) { ticks++ } }")
+    await cancel_and_check_usable(runtime, spin.call_async())
+
+
+async def test_cancelling_an_awaited_module_stops_its_javascript(runtime):
+    runtime.eval("globalThis.ticks = 0")
+    runtime.add_static_module("spin", "await null; for (;;) { ticks++ }")
+    await cancel_and_check_usable(runtime, runtime.eval_module_async("spin"))
+
+
+async def test_a_wait_for_timeout_stops_waiting_for_a_promise_and_the_runtime_works_on(runtime):
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(runtime.eval_async("new Promise(() => {})"), 0.2)
+    runtime.eval("globalThis.ticks = 0")
+    await cancel_and_check_usable(runtime, runtime.eval_async("for (;;) { ticks++ }"))
+    assert runtime.eval("[1, 2].length") == 2

@@ -55,7 +55,8 @@ OVERDUE = "timeout_overdue"
 class Attack:
     """How the test sets an attack off, and what the parent must make of it.
 
-    ``trigger``: ``start`` (the handshake), ``eval``, ``eval_async``, ``bind``, ``stats``, or
+    ``trigger``: ``start`` (the handshake), ``eval``, ``eval_async``, ``bind``, ``stats``, ``call``
+    (an eval returning a function, called with a Python callable), or
     ``drop`` (an eval returning function handles, dropped, then more evals). ``reason``: the
     ``RuntimeTerminated.reason`` the call must raise, or None when ``check`` judges a normal
     outcome (the returned value, or the normal exception)."""
@@ -189,6 +190,9 @@ ATTACKS: dict[str, Attack] = {
     "bypass_mode_mismatch": Attack(reason=None, check=lambda text: "asynchronous" in text or pytest.fail(text)),
     "bypass_forged_termination": Attack(),
     "bypass_forged_heap_limit": Attack(),
+    "bypass_release_an_op": Attack(),
+    "bypass_release_twice": Attack(trigger="call"),
+    "amplify_grant_releases": Attack(),
     # Frames that do not belong where they arrive.
     "protocol_parent_frame": Attack(trigger="eval_async"),
     "protocol_ready_again": Attack(trigger="eval_async"),
@@ -350,6 +354,9 @@ def set_off(name: str, attack: Attack, grants: Grants, watchdog: Watchdog, runti
             return runtime.bind_function("f", print)
         if attack.trigger == "stats":
             return runtime.get_stats()
+        if attack.trigger == "call":
+            function = runtime.eval(attack.source, timeout=attack.timeout)
+            return function(lambda: 1, timeout=attack.timeout)
         assert attack.trigger == "drop"
         functions = runtime.eval(attack.source, timeout=attack.timeout)
         assert len(functions) == NODES - 1

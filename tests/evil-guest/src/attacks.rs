@@ -110,6 +110,9 @@ attacks![
     bypass_mode_mismatch,
     bypass_forged_termination,
     bypass_forged_heap_limit,
+    bypass_release_an_op,
+    bypass_release_twice,
+    amplify_grant_releases,
     protocol_parent_frame,
     protocol_ready_again,
     protocol_reply_twice,
@@ -846,6 +849,50 @@ fn bypass_forged_heap_limit(g: &Guest) {
     g.ready();
     let run = g.next_run();
     g.reply(&run, Err(EngineError::Terminated(TerminationReason::HeapLimit { limit_bytes: 1 })));
+    g.serve()
+}
+
+fn release(g: &Guest, carrier: Carrier, grants: Vec<u32>) {
+    let grants = grants.into_iter().map(HostFunctionId).collect();
+    g.send_on(carrier, &WireFrame::GrantsReleased { grants });
+    if carrier == Carrier::Lane {
+        g.lane_answer();
+    }
+}
+
+/// Release an op: ops are granted for the runtime's life, not as values JS may drop.
+fn bypass_release_an_op(g: &Guest) {
+    g.ready();
+    let run = g.next_run();
+    release(g, run.carrier, vec![ECHO]);
+    g.answer_honestly(&run);
+    g.serve()
+}
+
+/// Hand out a function, and when it is called with a callable, release that grant twice.
+fn bypass_release_twice(g: &Guest) {
+    g.ready();
+    let eval = g.next_run();
+    g.reply(&eval, Ok(Response::Value(Value::Function(FunctionHandle(1)))));
+    let run = g.next_run();
+    let Request::Call { args, .. } = &run.request else { hang() };
+    let Some(Value::HostFunction { id, .. }) = args.first() else { hang() };
+    release(g, run.carrier, vec![id.0]);
+    release(g, run.carrier, vec![id.0]);
+    g.answer_honestly(&run);
+    g.serve()
+}
+
+/// A release notice listing more grants than any notice may.
+fn amplify_grant_releases(g: &Guest) {
+    g.ready();
+    let run = g.next_run();
+    let mut payload = encode_payload(&WireFrame::GrantsReleased { grants: Vec::new() }).expect("encodable");
+    payload.pop();
+    let count = g.frame_limit() - 64;
+    payload.extend(varint(count as u64));
+    payload.resize(payload.len() + count, 1);
+    g.payload_on(run.carrier, &payload);
     g.serve()
 }
 
