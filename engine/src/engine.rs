@@ -37,6 +37,24 @@ pub fn set_jitless() {
     v8::V8::set_flags_from_string("--jitless");
 }
 
+/// How a process whose memory is capped from inside sizes its engines: V8's code range at
+/// its minimum (it reserves 512 MB of writable memory otherwise, which an rlimit counts), and
+/// an exit with `code`, rather than an abort, when V8 runs out of memory.
+static MEMORY_CAPPED: OnceLock<i32> = OnceLock::new();
+const MINIMUM_CODE_RANGE: usize = 64 << 20;
+
+/// Process-wide, before the first engine (the hardened guest under an rlimit calls it).
+pub fn set_memory_capped(out_of_memory_exit: i32) {
+    let _ = MEMORY_CAPPED.set(out_of_memory_exit);
+}
+
+unsafe extern "C" fn out_of_memory(_location: *const std::ffi::c_char, _details: &v8::OomDetails) {
+    if let Some(code) = MEMORY_CAPPED.get() {
+        // SAFETY: ends the process at once; nothing may run after V8 ran out of memory.
+        unsafe { libc::_exit(*code) };
+    }
+}
+
 /// The process V8 was started in: its worker threads do not survive a fork, and an isolate
 /// created in a forked child aborts the child.
 static V8_STARTED_IN: OnceLock<ProcessStamp> = OnceLock::new();
@@ -192,7 +210,11 @@ impl Engine {
         } else if let Some(initial) = config.initial_heap_size {
             params = params.set_initial_old_generation_size_in_bytes(initial);
         }
+        if MEMORY_CAPPED.get().is_some() {
+            params = params.set_code_range_size_in_bytes(MINIMUM_CODE_RANGE);
+        }
         let mut isolate = v8::Isolate::new(params);
+        isolate.set_oom_error_handler(out_of_memory);
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
         isolate.set_capture_stack_trace_for_uncaught_exceptions(true, STACK_FRAME_LIMIT as i32);
         module_callbacks::install(&mut isolate);

@@ -41,6 +41,8 @@ pub enum TerminationReason {
     Closed,
     /// The JS heap reached its configured limit.
     HeapLimit { limit_bytes: usize },
+    /// Hardened: the guest process reached `max_process_memory`; it was killed.
+    ProcessMemoryLimit { limit_bytes: u64 },
     /// Hardened: the guest did not answer within the call's timeout plus the grace period, or
     /// within the fixed deadline of a call that takes no timeout; it was killed.
     TimeoutOverdue { waited: Duration },
@@ -64,6 +66,7 @@ impl TerminationReason {
             TerminationReason::Requested => "requested",
             TerminationReason::Closed => "closed",
             TerminationReason::HeapLimit { .. } => "heap_limit",
+            TerminationReason::ProcessMemoryLimit { .. } => "process_memory_limit",
             TerminationReason::TimeoutOverdue { .. } => "timeout_overdue",
             TerminationReason::GuestCrashed { .. } => "guest_crashed",
             TerminationReason::GuestExited { .. } => "guest_exited",
@@ -82,6 +85,10 @@ impl fmt::Display for TerminationReason {
             TerminationReason::HeapLimit { limit_bytes } => {
                 write!(f, "JavaScript heap limit of {limit_bytes} bytes (max_heap_size) exceeded")
             }
+            TerminationReason::ProcessMemoryLimit { limit_bytes } => write!(
+                f,
+                "the guest process reached its memory cap of {limit_bytes} bytes (max_process_memory); it was killed"
+            ),
             TerminationReason::TimeoutOverdue { waited } => write!(
                 f,
                 "the guest did not answer within {} (the call's timeout plus a grace period, or a fixed deadline); it was killed",

@@ -26,7 +26,7 @@ mod window;
 
 pub use config::{deep, ConversionLimits, EngineConfig, ENGINE_THREAD_STACK};
 pub use convert::{Build, ReadError, SerializedReader};
-pub use engine::{init_v8, set_jitless, Engine, EngineHandle};
+pub use engine::{init_v8, set_jitless, set_memory_capped, Engine, EngineHandle};
 pub use process_stamp::ProcessStamp;
 pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason};
 pub use exception::{NON_ERROR_THROW, STACK_FRAME_LIMIT};

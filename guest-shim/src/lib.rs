@@ -7,6 +7,7 @@
 #[cfg(feature = "fault-injection")]
 mod fault_injection;
 mod guest_lane;
+mod out_of_memory;
 mod sandbox;
 mod syscall_policy;
 mod wire_host;
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use jscell_engine::Unpoisoned;
 use jscell_engine::{Engine, EngineError, EngineHandle, Request, RequestId, Response, TerminationReason, ENGINE_THREAD_STACK};
 use jscell_host::lane::Lane;
+use jscell_host::OUT_OF_MEMORY_EXIT;
 use jscell_host::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame, MAX_FRAME_BYTES};
 
 use guest_lane::GuestLane;
@@ -89,6 +91,9 @@ fn serve(socket: UnixStream) -> Result<(), String> {
     };
     if jitless {
         jscell_engine::set_jitless();
+    }
+    if max_process_memory.is_some() {
+        jscell_engine::set_memory_capped(OUT_OF_MEMORY_EXIT);
     }
     jscell_engine::init_v8();
     let config = match FrameReader::new(&socket, limit).read() {

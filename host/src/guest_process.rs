@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use crate::lane::{Lane, LANE_BUFFER_BYTES};
+use crate::memory_cgroup::MemoryCgroup;
 use crate::wire::{write_frame, WireFrame};
 
 /// Which guest to run; guests started with equal options are interchangeable.
@@ -24,7 +25,14 @@ pub struct PreparedGuest {
     pub child: Child,
     pub wire: UnixStream,
     pub lane: Lane,
+    /// The cgroup that caps the guest's memory, where one could be made (else the guest caps
+    /// itself with the rlimit). Declared after `child`: removed once the guest is reaped.
+    pub memory: Option<MemoryCgroup>,
 }
+
+/// How a guest capped by the rlimit exits when an allocation fails (V8's or its own), so the
+/// parent can tell a cap from a crash.
+pub const OUT_OF_MEMORY_EXIT: i32 = 86;
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot start the guest {path}: {source}")]
@@ -48,7 +56,7 @@ impl PreparedGuest {
         // the standard library spawns with posix_spawn (vfork), where a fork would copy this
         // whole process's page tables and stall its other threads meanwhile. The guest makes
         // itself die with its parent (PR_SET_PDEATHSIG) first thing.
-        let mut child = Command::new(&options.guest_path)
+        let child = Command::new(&options.guest_path)
             .env_clear()
             .current_dir("/")
             .stdin(Stdio::from(OwnedFd::from(guest_end)))
@@ -56,13 +64,23 @@ impl PreparedGuest {
             .stderr(Stdio::null())
             .spawn()
             .map_err(failed)?;
-        let prepare = WireFrame::Prepare { max_process_memory: options.max_process_memory, jitless: options.jitless };
-        if let Err(error) = write_frame(&mut &wire, &prepare) {
+        let abandon = |mut child: Child, error: io::Error| {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(failed(io::Error::other(error.to_string())));
+            Err(failed(error))
+        };
+        let memory = match options.max_process_memory.map(|cap| MemoryCgroup::join(child.id(), cap)) {
+            Some(Err(error)) => return abandon(child, io::Error::other(format!("cannot cap the guest's memory: {error}"))),
+            Some(Ok(cgroup)) => cgroup,
+            None => None,
+        };
+        // With a cgroup the kernel holds the cap; without, the guest holds itself to it.
+        let rlimit = options.max_process_memory.filter(|_| memory.is_none());
+        let prepare = WireFrame::Prepare { max_process_memory: rlimit, jitless: options.jitless };
+        if let Err(error) = write_frame(&mut &wire, &prepare) {
+            return abandon(child, io::Error::other(error.to_string()));
         }
-        Ok(PreparedGuest { child, wire, lane })
+        Ok(PreparedGuest { child, wire, lane, memory })
     }
 
     /// Whether the process still runs (a guest may die while it waits).

@@ -35,7 +35,8 @@ use crate::guest_bounds::{
     CONTROL_DEADLINE, GRACE, MAX_QUEUED_COMPLETIONS, MAX_RELEASE_BATCH, RELEASE_INTERVAL, STALL_DEADLINE, START_DEADLINE,
 };
 use crate::guest_pool;
-use crate::guest_process::{GuestOptions, PreparedGuest, SpawnError};
+use crate::guest_process::{GuestOptions, PreparedGuest, SpawnError, OUT_OF_MEMORY_EXIT};
+use crate::memory_cgroup::MemoryCgroup;
 use crate::lane::{Lane, Side};
 use crate::native::EngineThreadWrapper;
 use crate::wire::{decode_from_guest, encode, timed_out, FrameLimit, FrameReader, WireError, WireFrame};
@@ -150,6 +151,10 @@ struct Shared {
     /// Set by `end` once the guest is killed and reaped.
     guest_gone: AtomicBool,
     child: Mutex<Child>,
+    /// The guest's memory cap, and the cgroup that holds it where one could be made (removed
+    /// by `end`, once the guest is reaped).
+    max_process_memory: Option<u64>,
+    memory: Mutex<Option<MemoryCgroup>>,
 }
 
 pub struct HardenedBackend {
@@ -210,7 +215,7 @@ impl HardenedBackend {
         wrap_thread: EngineThreadWrapper,
     ) -> Result<Self, StartError> {
         let stamp = ProcessStamp::current();
-        let PreparedGuest { child, wire: parent_end, lane } = guest;
+        let PreparedGuest { child, wire: parent_end, lane, memory } = guest;
         let spawn_error = |source| StartError::Spawn(SpawnError::new(options, source));
         let pid = child.id();
         let writer = parent_end.try_clone().map_err(spawn_error)?;
@@ -238,10 +243,18 @@ impl HardenedBackend {
             termination: Mutex::new(None),
             guest_gone: AtomicBool::new(false),
             child: Mutex::new(child),
+            max_process_memory: options.max_process_memory,
+            memory: Mutex::new(memory),
         });
         let mut reader = FrameReader::new(parent_end, shared.limit);
         let layers = match handshake(&shared, &mut reader, config) {
-            Ok(layers) => layers,
+            Ok(mut layers) => {
+                // A capped guest: whether a cgroup holds the cap (else the guest's rlimit does).
+                if shared.max_process_memory.is_some() {
+                    layers.push(("memory_cgroup".into(), shared.memory.locked().is_some()));
+                }
+                layers
+            }
             Err(error) => {
                 shared.kill();
                 return Err(error);
@@ -386,6 +399,15 @@ impl Shared {
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => {
+                    // The cgroup's kernel kills with SIGKILL; the rlimit makes the guest exit.
+                    let of_memory = match (status.signal(), status.code()) {
+                        (Some(libc::SIGKILL), _) => self.memory.locked().as_ref().is_some_and(MemoryCgroup::killed_for_memory),
+                        (None, Some(code)) => code == OUT_OF_MEMORY_EXIT,
+                        _ => false,
+                    };
+                    if let (true, Some(limit_bytes)) = (of_memory, self.max_process_memory) {
+                        return TerminationReason::ProcessMemoryLimit { limit_bytes };
+                    }
                     return match (status.signal(), status.code()) {
                         (Some(signal), _) => TerminationReason::GuestCrashed { signal },
                         (None, Some(code)) => TerminationReason::GuestExited { code },
@@ -402,6 +424,7 @@ impl Shared {
     fn end(&self, reason: TerminationReason) {
         let reason = self.termination.locked().get_or_insert(reason).clone();
         self.kill();
+        drop(self.memory.locked().take());
         // Callers hear of the end only once the guest is gone (killed and reaped); one waiting
         // on the lane hears now rather than at its next look.
         self.guest_gone.store(true, Ordering::SeqCst);

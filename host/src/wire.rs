@@ -26,8 +26,9 @@ pub const MAX_FRAME_BYTES: usize = 1 << 30;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum WireFrame {
     // Parent → guest.
-    /// The first frame: the sandbox's memory cap and how V8 runs. The guest then does all it
-    /// can before it knows its engine (sandbox, V8 start-up), so it can wait in a pool.
+    /// The first frame: the memory cap the guest holds itself to (none when a cgroup holds it)
+    /// and how V8 runs. The guest then does all it can before it knows its engine (sandbox, V8
+    /// start-up), so it can wait in a pool.
     Prepare { max_process_memory: Option<u64>, jitless: bool },
     /// The second frame: what to run the engine with; answered by `Ready` or `StartFailed`.
     Start { config: EngineConfig },

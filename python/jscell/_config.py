@@ -6,7 +6,7 @@ import datetime
 import os
 from typing import Any
 
-from ._jscell import MAX_WARM_GUESTS
+from ._jscell import MAX_WARM_GUESTS, process_memory_floor
 
 BACKENDS = ("native", "hardened")
 """Backends this build provides."""
@@ -18,8 +18,6 @@ DEFAULT_MAX_SERIALIZATION_DEPTH = 1_000
 MAX_SERIALIZATION_DEPTH_CEILING = 10_000
 DEFAULT_MAX_SERIALIZATION_BYTES = 128 << 20
 MIN_HEAP_SIZE = 8 << 20
-# V8 reserves large address ranges up front; below this the guest cannot even start.
-MIN_PROCESS_MEMORY = 256 << 20
 
 
 def seconds(value: float | int | datetime.timedelta | None, field: str = "timeout") -> float | None:
@@ -43,6 +41,23 @@ def _size(value: Any, field: str, minimum: int = 1) -> int | None:
     if value < minimum:
         raise ValueError(f"{field} must be at least {minimum} bytes, got {value}")
     return value
+
+
+def _process_memory(value: Any) -> int | None:
+    """The guest's memory cap. Where the parent can give a guest a memory cgroup, the cap holds
+    what it commits and may be small; elsewhere the guest's rlimit holds what it reserves,
+    which V8 makes large, so the cap has a higher floor."""
+    size = _size(value, "max_process_memory")
+    floor, mechanism = process_memory_floor()
+    if size is not None and size < floor:
+        how = (
+            "a memory cgroup holds it here"
+            if mechanism == "cgroup"
+            else "this machine lets jscell make no memory cgroup, and the guest's RLIMIT_DATA counts the "
+            "address space V8 reserves at start-up, about 140 MB"
+        )
+        raise ValueError(f"max_process_memory must be at least {floor} bytes ({floor >> 20} MiB; {how}), got {size}")
+    return size
 
 
 def _executable(value: Any, field: str) -> str:
@@ -133,7 +148,7 @@ class RuntimeConfig:
         if not isinstance(jitless, bool):
             raise TypeError(f"jitless must be a bool, not {type(jitless).__name__}")
         self._jitless = jitless
-        self._max_process_memory = _size(max_process_memory, "max_process_memory", MIN_PROCESS_MEMORY)
+        self._max_process_memory = _process_memory(max_process_memory)
         self._guest_path = _executable(guest_path, "guest_path") if guest_path is not None else None
         if isinstance(warm_guests, bool) or not isinstance(warm_guests, int):
             raise TypeError(f"warm_guests must be an int, not {type(warm_guests).__name__}")

@@ -6,10 +6,12 @@ from typing import Any, final
 
 from typing_extensions import Self
 
-__all__ = ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS"]
+__all__ = ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS", "process_memory_floor"]
 
 MAX_WARM_GUESTS: int
 GUEST_BOUNDS: list[tuple[str, str, float | int | None, str]]
+
+def process_memory_floor() -> tuple[int, str]: ...
 
 @final
 class RuntimeCore:

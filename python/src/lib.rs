@@ -19,8 +19,17 @@ fn _jscell(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<js_function::JsFunction>()?;
     module.add("MAX_WARM_GUESTS", jscell_host::MAX_WARM_GUESTS)?;
     module.add("GUEST_BOUNDS", guest_bounds(module.py())?)?;
-    module.add("__all__", ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS"])?;
+    module.add_function(wrap_pyfunction!(process_memory_floor, module)?)?;
+    module.add("__all__", ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS", "process_memory_floor"])?;
     Ok(())
+}
+
+/// The smallest `max_process_memory` this machine can hold a guest to, and how: a memory cgroup
+/// of the guest's own (what it commits), or the rlimit (what it reserves, which V8 makes large).
+#[pyfunction]
+fn process_memory_floor() -> (u64, &'static str) {
+    let floor = jscell_host::process_memory_floor();
+    (floor, if floor == jscell_host::PROCESS_MEMORY_FLOOR { "rlimit" } else { "cgroup" })
 }
 
 /// The hardened parent's bounds on its guest as rows `(name, value as text, value as a number

@@ -309,3 +309,54 @@ def is_running(pid):
 def test_jitless_guests_run_javascript():
     with jscell.Runtime(jscell.RuntimeConfig(backend="hardened", jitless=True)) as runtime:
         assert runtime.eval("let s = 0; for (let i = 0; i < 1000; i++) s += i; s") == 499500
+
+
+HEAP_BOMB = "const hog = []; for (;;) hog.push(new Array(1e5).fill(Math.random()))"
+
+
+@pytest.mark.parametrize("jitless", [False, True], ids=["jit", "jitless"])
+@pytest.mark.parametrize("cap_mib", [64, 128, 256])
+def test_a_small_memory_cap_starts_runs_and_ends_runaway_allocation_naming_the_cap(cap_mib, jitless):
+    """Where the parent can give a guest a memory cgroup, the cap holds what the guest commits,
+    so a 64 MB cap is a working runtime (V8 reserves some 600 MB of address space it never uses)."""
+    if jscell._jscell.process_memory_floor()[1] != "cgroup":
+        pytest.skip("this machine lets jscell make no memory cgroup: the rlimit test covers it")
+    config = jscell.RuntimeConfig(backend="hardened", max_process_memory=cap_mib << 20, jitless=jitless)
+    with jscell.Runtime(config) as runtime:
+        assert runtime.get_stats().sandbox_layers["memory_cgroup"] is True
+        assert runtime.eval("Array.from({length: 1000}, (_, i) => i).reduce((a, b) => a + b)") == 499500
+        with pytest.raises(jscell.RuntimeTerminated, match=f"memory cap of {cap_mib << 20} bytes") as caught:
+            runtime.eval(HEAP_BOMB, timeout=60)
+        assert caught.value.reason == "process_memory_limit"
+    assert jscell.Runtime(jscell.RuntimeConfig(backend="hardened")).eval("'after'") == "after"
+
+
+def test_without_a_cgroup_the_rlimit_holds_the_cap_above_a_named_floor():
+    """Where no memory cgroup can be made, the guest's RLIMIT_DATA holds the cap: it counts
+    reservations, so caps below the floor are refused when the config is made, and the floor
+    itself starts and names the cap when reached."""
+    script = f"""
+import jscell, pytest
+assert jscell._jscell.process_memory_floor() == (256 << 20, "rlimit")
+with pytest.raises(ValueError, match=r"max_process_memory must be at least 268435456 bytes \\(256 MiB; .*RLIMIT_DATA"):
+    jscell.RuntimeConfig(backend="hardened", max_process_memory=128 << 20)
+with jscell.Runtime(jscell.RuntimeConfig(backend="hardened", max_process_memory=256 << 20)) as runtime:
+    assert runtime.get_stats().sandbox_layers["memory_cgroup"] is False
+    assert runtime.eval("6 * 7") == 42
+    with pytest.raises(jscell.RuntimeTerminated, match="memory cap of 268435456 bytes") as caught:
+        runtime.eval({HEAP_BOMB!r}, timeout=60)
+    assert caught.value.reason == "process_memory_limit"
+print("ok")
+"""
+    env = dict(os.environ, JSCELL_MEMORY_CGROUP="0")
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_no_guest_leaves_a_memory_cgroup_behind():
+    with jscell.Runtime(jscell.RuntimeConfig(backend="hardened", max_process_memory=64 << 20)) as runtime:
+        pid = runtime.get_stats().guest_pid
+        groups = pathlib.Path(f"/proc/{pid}/cgroup").read_text()
+    assert f"-{pid}" in groups or jscell._jscell.process_memory_floor()[1] == "rlimit"
+    leftovers = [path for path in pathlib.Path("/sys/fs/cgroup").rglob(f"jscell-*-{pid}")]
+    assert leftovers == []
