@@ -33,8 +33,7 @@ fn errno_of(result: libc::c_long) -> String {
 /// Wait for the parent to end this process.
 fn await_verdict() -> ! {
     loop {
-        // SAFETY: pause has no preconditions.
-        unsafe { libc::pause() };
+        std::thread::sleep(std::time::Duration::from_secs(3600));
     }
 }
 
@@ -52,6 +51,30 @@ pub fn inject(name: &str, socket: &std::sync::Mutex<SharedSocket>, lane: &GuestL
             "ptrace" => errno_of(libc::ptrace(libc::PTRACE_TRACEME, 0, 0, 0)),
             "kill_parent" => errno_of(libc::kill(libc::getppid(), libc::SIGKILL) as libc::c_long),
             "undump" => errno_of(libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) as libc::c_long),
+            "exec_memory" => {
+                let protection = libc::PROT_READ | libc::PROT_WRITE | libc::PROT_EXEC;
+                let mapped = libc::mmap(std::ptr::null_mut(), 4096, protection, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+                errno_of(if mapped == libc::MAP_FAILED { -1 } else { 0 })
+            }
+            "mprotect_exec" => {
+                let protection = libc::PROT_READ | libc::PROT_WRITE;
+                let mapped = libc::mmap(std::ptr::null_mut(), 4096, protection, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0);
+                errno_of(libc::mprotect(mapped, 4096, libc::PROT_READ | libc::PROT_EXEC) as libc::c_long)
+            }
+            "ioctl" => {
+                let mut waiting: libc::c_int = 0;
+                errno_of(libc::ioctl(0, libc::FIONREAD, &mut waiting) as libc::c_long)
+            }
+            "futex_requeue" => {
+                let word = 0u32;
+                errno_of(libc::syscall(libc::SYS_futex, &word, libc::FUTEX_CMP_REQUEUE, 1, 1, &word, 0))
+            }
+            "bare_thread_clone" => {
+                // A clone that shares memory and signals but not, as threads do, files and TLS.
+                let flags = libc::CLONE_VM | libc::CLONE_SIGHAND | libc::CLONE_THREAD;
+                errno_of(libc::syscall(libc::SYS_clone, flags as libc::c_long, 0, 0, 0, 0))
+            }
+            "unshare" => errno_of(libc::unshare(libc::CLONE_NEWNET) as libc::c_long),
             "segfault" => {
                 std::ptr::null_mut::<u8>().write_volatile(1);
                 unreachable!()

@@ -80,7 +80,7 @@ fn serve(socket: UnixStream) -> Result<(), String> {
     // SAFETY: the parent hands this descriptor over for the guest's sole use.
     let prepared = Lane::open(unsafe { OwnedFd::from_raw_fd(LANE_FD) })
         .map_err(|e| format!("cannot map the lane: {e}"))
-        .and_then(|lane| Ok((GuestLane::new(lane), sandbox::apply(&Policy { max_process_memory })?)));
+        .and_then(|lane| Ok((GuestLane::new(lane), sandbox::apply(&Policy { max_process_memory, jitless })?)));
     let (lane, layers) = match prepared {
         Ok(prepared) => prepared,
         Err(why) => {

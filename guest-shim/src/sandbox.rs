@@ -17,8 +17,11 @@ pub const LANE_FD: i32 = 1;
 const MAX_OPEN_FILES: u64 = 16;
 
 pub struct Policy {
-    /// Cap on the guest's whole writable memory, separate from the JS heap limit.
+    /// Cap on the guest's whole writable memory, separate from the JS heap limit (none when a
+    /// cgroup holds the cap).
     pub max_process_memory: Option<u64>,
+    /// V8 runs without its JIT: the system call filter refuses executable memory.
+    pub jitless: bool,
 }
 
 /// One layer: its name as reported, and how to put it in place.
@@ -39,10 +42,9 @@ const LAYERS: &[Layer] = &[
     Layer { name: "user_namespace", apply: |_| unshare(libc::CLONE_NEWUSER) },
     Layer { name: "network_namespace", apply: |_| unshare(libc::CLONE_NEWNET) },
     Layer { name: "mount_namespace", apply: |_| unshare(libc::CLONE_NEWNS) },
-    // A new PID namespace applies only to children, and once made, this process could not
-    // start threads (V8 needs them); the guest cannot make children anyway (seccomp), and
-    // cannot see or signal other processes (no /proc access, tgkill to itself only).
-    Layer { name: "pid_namespace", apply: |_| Ok(false) },
+    // A new PID namespace holds only the children of the process that makes it (which could
+    // then start no threads itself): the guest forks once, and the child runs the engine.
+    Layer { name: "pid_namespace", apply: pid_namespace },
     Layer { name: "ipc_namespace", apply: |_| unshare(libc::CLONE_NEWIPC) },
     Layer { name: "uts_namespace", apply: |_| unshare(libc::CLONE_NEWUTS) },
     Layer { name: "landlock", apply: landlock_no_files },
@@ -102,12 +104,15 @@ fn rlimits(policy: &Policy) -> io::Result<bool> {
     Ok(true)
 }
 
-fn seccomp(_: &Policy) -> io::Result<bool> {
+fn seccomp(policy: &Policy) -> io::Result<bool> {
     let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
-    let allowlist = syscall_policy::allowlist(std::process::id()).map_err(invalid)?;
+    let allowlist = syscall_policy::allowlist(std::process::id(), policy.jitless).map_err(invalid)?;
     let clone3 = syscall_policy::clone3_fallback().map_err(invalid)?;
-    // The allowlist goes last: once it is in place, installing filters is itself refused.
-    for program in [clone3, allowlist] {
+    let refusals = syscall_policy::refusals().map_err(invalid)?;
+    // The kernel runs every filter and takes the strictest answer (kill over error over allow),
+    // so a refusal's error stands only for a call the allowlist does not kill. The allowlist
+    // goes last: once it is in place, installing filters is itself killed.
+    for program in refusals.into_iter().chain([clone3, allowlist]) {
         seccompiler::apply_filter_all_threads(&program).map_err(|e| io::Error::other(e.to_string()))?;
     }
     Ok(true)
@@ -121,6 +126,74 @@ fn unshare(kind: libc::c_int) -> io::Result<bool> {
         Ok(()) => Ok(true),
         Err(error) if matches!(error.raw_os_error(), Some(libc::EPERM | libc::EINVAL | libc::ENOSPC | libc::EUSERS)) => Ok(false),
         Err(error) => Err(error),
+    }
+}
+
+/// A fresh PID namespace for the engine: this process forks, the child (PID 1 of the new
+/// namespace, where it sees no other process) goes on to the remaining layers and the engine,
+/// and this process becomes its reaper (`reap`), which the parent keeps as its child.
+fn pid_namespace(_: &Policy) -> io::Result<bool> {
+    if !unshare(libc::CLONE_NEWPID)? {
+        return Ok(false);
+    }
+    // SAFETY: this process has a single thread, so the child is a whole copy of it.
+    match unsafe { libc::fork() } {
+        -1 => Err(io::Error::last_os_error()),
+        0 => {
+            // The engine dies with its reaper, as the reaper dies with the parent. Were the
+            // reaper killed before this line, the parent has closed the wire: the engine
+            // reads its end and exits.
+            // SAFETY: prctl with constant arguments; a handler that only ends the process.
+            unsafe {
+                check(libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL))?;
+                // As PID 1 the engine is its namespace's init, and an init ignores the signals
+                // it sends itself: abort() would not end it. It exits with ABORTED instead,
+                // which the reaper turns back into SIGABRT.
+                let on_abort: extern "C" fn(libc::c_int) = exit_aborted;
+                if libc::signal(libc::SIGABRT, on_abort as libc::sighandler_t) == libc::SIG_ERR {
+                    return Err(io::Error::last_os_error());
+                }
+            }
+            Ok(true)
+        }
+        engine => reap(engine),
+    }
+}
+
+/// How an engine that called abort() exits (the shell's convention for death by SIGABRT).
+const ABORTED: libc::c_int = 128 + libc::SIGABRT;
+
+extern "C" fn exit_aborted(_: libc::c_int) {
+    // SAFETY: _exit is async-signal-safe.
+    unsafe { libc::_exit(ABORTED) }
+}
+
+/// The reaper: hold nothing, allow itself next to no system call, wait for the engine, and
+/// end as it ended (its exit code, or its signal), so the parent sees the engine's fate. The
+/// parent's SIGKILL of the reaper reaches the engine as its death signal.
+fn reap(engine: libc::pid_t) -> ! {
+    // SAFETY: this process's own descriptors and signal state; nothing else runs in it.
+    unsafe {
+        libc::close(WIRE_FD);
+        if let Ok(program) = syscall_policy::reaper() {
+            let _ = seccompiler::apply_filter(&program);
+        }
+        let mut status = 0;
+        while libc::waitpid(engine, &mut status, 0) == -1 {
+            if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                libc::_exit(1);
+            }
+        }
+        let signal = match (libc::WIFSIGNALED(status), libc::WEXITSTATUS(status)) {
+            (true, _) => Some(libc::WTERMSIG(status)),
+            (false, ABORTED) => Some(libc::SIGABRT),
+            _ => None,
+        };
+        if let Some(signal) = signal {
+            libc::signal(signal, libc::SIG_DFL);
+            libc::kill(libc::getpid(), signal);
+        }
+        libc::_exit(if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 1 })
     }
 }
 

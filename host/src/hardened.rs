@@ -14,6 +14,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::{ErrorKind, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
@@ -43,6 +44,8 @@ use crate::wire::{decode_from_guest, encode, timed_out, FrameLimit, FrameReader,
 
 /// The I/O thread's stack, for values nested up to the conversion depth limit.
 const IO_THREAD_STACK: usize = 16 << 20;
+/// How long a reaper may take to end once its engine was killed.
+const REAPER_GRACE: Duration = Duration::from_secs(1);
 /// How often a thread waiting on the socket looks at deadlines and sends gathered releases.
 const POLL: Duration = RELEASE_INTERVAL;
 
@@ -155,11 +158,15 @@ struct Shared {
     /// by `end`, once the guest is reaped).
     max_process_memory: Option<u64>,
     memory: Mutex<Option<MemoryCgroup>>,
+    /// The engine's process, where a reaper holds it in a PID namespace of its own (known
+    /// once the guest is up; closed by `end`).
+    engine: Mutex<Option<OwnedFd>>,
 }
 
 pub struct HardenedBackend {
     shared: Arc<Shared>,
     next_id: AtomicU64,
+    /// The engine's process (what `get_stats` reports), which the guest's reaper holds.
     pid: u32,
     layers: Vec<(String, bool)>,
     io_thread_id: ThreadId,
@@ -245,10 +252,12 @@ impl HardenedBackend {
             child: Mutex::new(child),
             max_process_memory: options.max_process_memory,
             memory: Mutex::new(memory),
+            engine: Mutex::default(),
         });
         let mut reader = FrameReader::new(parent_end, shared.limit);
         let layers = match handshake(&shared, &mut reader, config) {
             Ok(mut layers) => {
+                *shared.engine.locked() = engine_process(pid);
                 // A capped guest: whether a cgroup holds the cap (else the guest's rlimit does).
                 if shared.max_process_memory.is_some() {
                     layers.push(("memory_cgroup".into(), shared.memory.locked().is_some()));
@@ -283,6 +292,7 @@ impl HardenedBackend {
                 .spawn(move || forward_completions(&shared, completions))
                 .map_err(spawn_error)?
         };
+        let pid = shared.engine.locked().as_ref().and_then(pid_of).unwrap_or(pid);
         Ok(HardenedBackend {
             shared,
             next_id: AtomicU64::new(0),
@@ -386,8 +396,20 @@ impl Shared {
         Ok(())
     }
 
+    /// Kill the guest and reap it. Where a reaper holds the engine, the engine is killed first
+    /// and the reaper, which ends only once it has reaped the engine, is waited for: when this
+    /// returns, neither process exists.
     fn kill(&self) {
         let mut child = self.child.locked();
+        if let Some(engine) = self.engine.locked().take() {
+            // SAFETY: a signal through a pidfd this side owns: it names that process, not a pid
+            // that could have been reused.
+            unsafe { libc::syscall(libc::SYS_pidfd_send_signal, engine.as_raw_fd(), libc::SIGKILL, 0usize, 0u32) };
+            let reaped_by = Instant::now() + REAPER_GRACE;
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < reaped_by {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
         let _ = child.kill();
         let _ = child.wait();
     }
@@ -631,6 +653,22 @@ fn frame_name(frame: &WireFrame) -> &'static str {
         WireFrame::Uncaught { .. } => "Uncaught",
         WireFrame::GrantsReleased { .. } => "GrantsReleased",
     }
+}
+
+/// The process that runs the engine, where it has a PID namespace of its own: the only child
+/// of the process the parent spawned (its reaper), held by a pidfd.
+fn engine_process(spawned: u32) -> Option<OwnedFd> {
+    let children = std::fs::read_to_string(format!("/proc/{spawned}/task/{spawned}/children")).ok()?;
+    let pid: libc::pid_t = children.split_whitespace().next()?.parse().ok()?;
+    // SAFETY: pidfd_open makes a new descriptor, owned from here.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The pid a pidfd names (from its fdinfo).
+fn pid_of(pidfd: &OwnedFd) -> Option<u32> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).ok()?;
+    info.lines().find_map(|line| line.strip_prefix("Pid:")).and_then(|pid| pid.trim().parse().ok())
 }
 
 /// Resident memory of `pid`, from /proc.
