@@ -225,6 +225,19 @@ impl Lane {
         }
     }
 
+    /// For fuzzing the receiver: write `bytes` into the buffer and the header's lengths as the
+    /// side `from` would (whatever they claim), and hand the turn over.
+    #[cfg(fuzzing)]
+    pub fn forge_chunk(&self, from: Side, total: u64, chunk: u64, bytes: &[u8]) {
+        let header = self.header();
+        let copied = bytes.len().min(self.capacity());
+        // SAFETY: at most the buffer's capacity is copied; no reference to shared memory.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.buffer(), copied) };
+        header.total.store(total, SeqCst);
+        header.length.store(chunk, SeqCst);
+        self.hand_over(from.other());
+    }
+
     /// Wait until `side` holds the turn; `Closed` once `abandon()` holds first.
     pub fn await_turn(&self, side: Side, abandon: &dyn Fn() -> bool) -> Result<(), WireError> {
         loop {

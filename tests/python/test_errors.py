@@ -113,6 +113,8 @@ def test_a_syntax_error_in_a_module_names_the_module_and_position(runtime):
     assert caught.value.name == "SyntaxError"
     assert caught.value.message.endswith("at static:bad:1:18")
     assert "static:bad:1:18" in caught.value.stack
+    frame = caught.value.frames[0]
+    assert (frame["file_name"], frame["line_number"], frame["column_number"]) == ("static:bad", 1, 18)
     # The same through import(), where the error is rethrown in JS.
     assert runtime.eval("import('bad').catch(e => e.message)").endswith("at static:bad:1:18")
 

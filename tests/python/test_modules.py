@@ -109,16 +109,6 @@ def test_a_dynamic_import_escape_is_a_catchable_error(make_runtime, tree):
     assert runtime.eval("import('../secret.js').then(() => 'loaded', e => e.name)") == "TypeError"
 
 
-def test_a_syntax_error_in_a_module_names_the_module_line_and_column(runtime):
-    runtime.add_static_module("broken", "export const ok = 1;\nexport const = 2;")
-    with pytest.raises(jscell.JavaScriptError) as caught:
-        runtime.eval_module("broken")
-    frame = caught.value.frames[0]
-    assert caught.value.name == "SyntaxError"
-    assert (frame["file_name"], frame["line_number"]) == ("static:broken", 2)
-    assert frame["column_number"] >= 1
-
-
 def test_a_missing_export_is_a_syntax_error_naming_it(runtime):
     runtime.add_static_module("lib", "export const present = 1;")
     runtime.add_static_module("app", "import { absent } from 'lib';")

@@ -2,6 +2,7 @@
 //! needs nothing but cargo to run them.
 
 mod cmd;
+mod fuzz;
 mod setup;
 mod tasks;
 mod venv;
@@ -17,7 +18,9 @@ tasks:
   build   setup, then build the Python extension into .venv (maturin develop --release)
   demo    build, then run examples/quickstart.py
   test    build, then the Rust tests and the pytest suite over every backend
-  bench   build, then benchmark jscell against jsrun and mini-racer (bench/bench.py)";
+  bench   build, then benchmark jscell against jsrun and mini-racer (bench/bench.py)
+  fuzz    fuzz every decoder the parent runs on guest bytes (AFL++), 60 s each;
+          `fuzz --executions N` runs each target for N executions instead";
 
 /// The workspace root: every path xtask touches is relative to it, wherever cargo was run from.
 fn root() -> &'static Path {
@@ -39,6 +42,11 @@ fn main() -> ExitCode {
         ["demo"] => tasks::demo(),
         ["test"] => tasks::test(),
         ["bench"] => tasks::bench(),
+        ["fuzz"] => fuzz::fuzz(fuzz::Budget::Seconds(60)),
+        ["fuzz", "--executions", count] => match count.parse() {
+            Ok(count) => fuzz::fuzz(fuzz::Budget::Executions(count)),
+            Err(_) => Err(format!("--executions takes a count, not {count:?}")),
+        },
         ["help" | "-h" | "--help"] => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;

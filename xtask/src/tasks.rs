@@ -3,10 +3,13 @@
 use std::ffi::OsString;
 use std::process::Command;
 
+use crate::fuzz::{self, Budget};
 use crate::{cmd, root, setup, venv};
 
 /// pytest's exit code for "no tests were collected": an empty run must not pass as green.
 const PYTEST_NO_TESTS: i32 = 5;
+/// How long `cargo xtask test` fuzzes each target (they run side by side).
+const SHORT_FUZZ_SECONDS: u32 = 20;
 
 /// Builds the `jscell` extension in release and installs it into .venv. `RUSTY_V8_ARCHIVE` passes
 /// through untouched: cargo set it from .cargo/config.toml when it started xtask, and any other
@@ -52,6 +55,8 @@ pub fn test() -> Result<(), String> {
                 "--workspace",
                 "--exclude",
                 "jscell-python",
+                "--exclude",
+                "jscell-fuzz",
             ])
             .current_dir(root()),
     );
@@ -64,6 +69,8 @@ pub fn test() -> Result<(), String> {
             .current_dir(root()),
     )
     .and_then(|()| cmd::run(Command::new(cargo()).args(["build", "--release", "--package", "jscell-evil-guest"]).current_dir(root())));
+    // A short run of every fuzz target; `cargo xtask fuzz` runs them as long as asked.
+    let fuzzing = fuzz::fuzz(Budget::Seconds(SHORT_FUZZ_SECONDS));
     // One pytest run covers every backend: the suite's `backend` fixture parametrizes itself.
     let python = cmd::status(
         Command::new(venv::bin("python"))
@@ -88,9 +95,9 @@ pub fn test() -> Result<(), String> {
                 .current_dir(root().join("python")),
         )
     });
-    match (rust, faulty, python, types) {
-        (Ok(()), Ok(()), Ok(()), Ok(())) => Ok(()),
-        (rust, faulty, python, types) => Err([rust.err(), faulty.err(), python.err(), types.err()]
+    match (rust, faulty, fuzzing, python, types) {
+        (Ok(()), Ok(()), Ok(()), Ok(()), Ok(())) => Ok(()),
+        (rust, faulty, fuzzing, python, types) => Err([rust.err(), faulty.err(), fuzzing.err(), python.err(), types.err()]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
@@ -109,6 +116,6 @@ pub fn bench() -> Result<(), String> {
 }
 
 /// The cargo that started xtask, so nested builds use the same toolchain.
-fn cargo() -> OsString {
+pub fn cargo() -> OsString {
     std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into())
 }

@@ -446,7 +446,8 @@ impl<'b, 'k, B: Build<'b>> SerializedReader<'b, 'k, B> {
         Ok((negative, words))
     }
 
-    /// Property keys: strings, or numbers for array-index keys, named as JS names them.
+    /// Property keys: strings, or numbers for array-index keys, named as JS names them. The
+    /// caller charges for them: a sparse array's index keys cost the walk nothing.
     fn key_text(&mut self) -> Read<Cow<'b, str>, B::Error> {
         let tag = self.tag()?;
         let key = match self.string_body(tag)? {
@@ -461,7 +462,6 @@ impl<'b, 'k, B: Build<'b>> SerializedReader<'b, 'k, B> {
                 _ => return Err(ReadError::Unsupported),
             },
         };
-        self.charge(key.len())?;
         Ok(key)
     }
 
@@ -470,6 +470,7 @@ impl<'b, 'k, B: Build<'b>> SerializedReader<'b, 'k, B> {
         let mut height = 0;
         while self.peek_tag()? != b'{' {
             let key = self.key_text()?;
+            self.charge(key.len())?;
             let key = Self::built(self.build.key(key))?;
             let (value, h) = self.value(depth + 1)?;
             height = height.max(h + 1);
@@ -513,16 +514,17 @@ impl<'b, 'k, B: Build<'b>> SerializedReader<'b, 'k, B> {
             items.push(Self::built(self.build.undefined())?);
         }
         let mut height = usize::from(length > 0);
+        let mut next = 0;
         while self.peek_tag()? != b'@' {
-            // Keys cost the walk nothing, and a present element replaces its hole's node.
-            let start = self.charged;
+            // Keys cost the walk nothing, and a present element replaces its hole's node. V8
+            // writes each index once, ascending: anything else is left to the walk.
             let key = self.key_text()?;
-            let Some(index) = key.parse::<usize>().ok().filter(|i| *i < length) else {
+            let Some(index) = key.parse::<usize>().ok().filter(|i| (next..length).contains(i)) else {
                 return Err(ReadError::Unsupported);
             };
-            let after_key = self.charged;
+            next = index + 1;
+            self.charged -= NODE_BYTES;
             let (value, h) = self.value(depth + 1)?;
-            self.charged = start.saturating_add(self.charged.saturating_sub(after_key)).saturating_sub(NODE_BYTES);
             items[index] = value;
             height = height.max(h + 1);
         }
@@ -594,3 +596,102 @@ pub fn serialize<'s>(
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const LIMITS: ConversionLimits = ConversionLimits { max_depth: 32, max_bytes: 4096 };
+
+    fn read(bytes: &[u8], limits: ConversionLimits) -> Result<Value, ReadError<Infallible>> {
+        SerializedReader::new(bytes, limits, 0, &mut ValueTree).read()
+    }
+
+    fn validate(bytes: &[u8], limits: ConversionLimits) -> Result<usize, ReadError<Infallible>> {
+        let mut validate = Validate;
+        let mut reader = SerializedReader::new(bytes, limits, 0, &mut validate);
+        reader.read().map(|()| reader.charged)
+    }
+
+    /// Samples of what V8's serializer writes (no header: the engine serializes without one).
+    fn samples() -> Vec<Vec<u8>> {
+        vec![
+            b"o\"\x01aI\x02\"\x01b\"\x02hi{\x02".to_vec(),
+            b"A\x02\"\x01xo{\x00$\x00\x02".to_vec(),
+            b"A\x02o\"\x01kT{\x01^\x01$\x00\x02".to_vec(),
+            b"a\x03I\x04I\x04@\x01\x03".to_vec(),
+            b"Z\x10\x01\x02\x03\x04\x05\x06\x07\x08".to_vec(),
+            b"B\x03abcV\x00\x00\x03\x00".to_vec(),
+        ]
+    }
+
+    #[test]
+    fn samples_read_as_the_values_they_are() {
+        let object = Value::Object(vec![("a".into(), Value::Int(1)), ("b".into(), Value::String("hi".into()))]);
+        assert_eq!(read(&samples()[0], LIMITS).ok(), Some(object));
+        let shared = Value::Object(vec![("k".into(), Value::Bool(true))]);
+        assert_eq!(read(&samples()[2], LIMITS).ok(), Some(Value::Array(vec![shared.clone(), shared])));
+        assert_eq!(read(&samples()[3], LIMITS).ok(), Some(Value::Array(vec![Value::Undefined, Value::Undefined, Value::Int(2)])));
+        assert_eq!(read(&samples()[5], LIMITS).ok(), Some(Value::Bytes(b"abc".to_vec())));
+    }
+
+    /// Building and validating charge the same, so what the engine let through, the parent
+    /// lets through, and a byte less of budget refuses it.
+    #[test]
+    fn validating_charges_what_reading_charges_and_the_budget_is_exact() {
+        for sample in samples() {
+            let charged = validate(&sample, LIMITS).ok().expect("a valid sample");
+            assert!(read(&sample, LIMITS).is_ok());
+            let tight = ConversionLimits { max_bytes: charged, ..LIMITS };
+            assert!(validate(&sample, tight).is_ok(), "{sample:?} charged {charged}");
+            let short = ConversionLimits { max_bytes: charged - 1, ..LIMITS };
+            assert!(matches!(validate(&sample, short), Err(ReadError::Conversion(ConversionError::TooLarge { .. }))));
+        }
+    }
+
+    /// Named properties on an array (which the walk ignores) are left to the walk: reading them
+    /// here expanded shared objects without bound.
+    #[test]
+    fn an_array_with_named_properties_is_left_to_the_walk() {
+        assert!(matches!(read(b"A\x01I\x02\"\x01xT$\x01\x01", LIMITS), Err(ReadError::Unsupported)));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Arbitrary bytes: a value, or an error; never a panic, and never more nodes than the
+        /// budget pays for.
+        #[test]
+        fn arbitrary_bytes_never_break_the_reader(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = validate(&bytes, LIMITS);
+            let _ = read(&bytes, LIMITS);
+        }
+
+        /// Samples with one byte changed, or cut short: still a value or an error.
+        #[test]
+        fn corrupted_samples_never_break_the_reader(index in 0usize..6, position in any::<usize>(), byte in any::<u8>(), cut in any::<bool>()) {
+            let mut sample = samples()[index].clone();
+            let at = position % sample.len();
+            if cut { sample.truncate(at) } else { sample[at] = byte }
+            let _ = validate(&sample, LIMITS);
+            let _ = read(&sample, LIMITS);
+        }
+
+        /// A claimed length of any size costs at most the budget: reading ends, and never
+        /// reserves what was claimed (a sparse array's holes are nodes, each one charged).
+        #[test]
+        fn claimed_lengths_cost_at_most_the_budget(tag in proptest::sample::select(b"AaBc\"SZ".to_vec()), claim in any::<u64>()) {
+            let mut bytes = vec![tag];
+            let mut rest = claim;
+            loop {
+                let low = (rest & 0x7f) as u8;
+                rest >>= 7;
+                if rest == 0 { bytes.push(low); break }
+                bytes.push(low | 0x80);
+            }
+            let generous = ConversionLimits { max_depth: 32, max_bytes: 1 << 20 };
+            let _ = validate(&bytes, generous);
+            let _ = read(&bytes, generous);
+        }
+    }
+}
