@@ -4,7 +4,8 @@
 use crate::convert::{to_v8, FromV8, ReadFailure};
 use crate::error::HostError;
 use crate::exception::throw;
-use crate::host::{AsyncReply, ConsoleLevel};
+use crate::host::ConsoleLevel;
+use crate::replies::AsyncReply;
 use crate::state::EngineState;
 use crate::timers::{Timer, Timers};
 use crate::value::{CallMode, HostFunctionId, Value};
@@ -66,7 +67,6 @@ fn set_property<'s>(
     object.set(scope, key.into(), value);
 }
 
-/// A JS function that calls host function `id`.
 /// A JS function that calls host function `id`; when V8 collects it, the grant is released.
 pub fn host_function<'s>(scope: &mut v8::PinScope<'s, '_>, id: HostFunctionId, mode: CallMode) -> v8::Local<'s, v8::Function> {
     let data = v8::Integer::new_from_unsigned(scope, id.0);
@@ -79,16 +79,14 @@ pub fn host_function<'s>(scope: &mut v8::PinScope<'s, '_>, id: HostFunctionId, m
 }
 
 fn host_op_sync<'s>(scope: &mut v8::PinScope<'s, '_>, args: v8::FunctionCallbackArguments<'s>, rv: v8::ReturnValue<'s, v8::Value>) {
-    match op_id(scope, args.get(0), "__host_op_sync__") {
-        Some(id) => call_sync(scope, id, &args, 1, rv),
-        None => {}
+    if let Some(id) = op_id(scope, args.get(0), "__host_op_sync__") {
+        call_sync(scope, id, &args, 1, rv);
     }
 }
 
 fn host_op_async<'s>(scope: &mut v8::PinScope<'s, '_>, args: v8::FunctionCallbackArguments<'s>, rv: v8::ReturnValue<'s, v8::Value>) {
-    match op_id(scope, args.get(0), "__host_op_async__") {
-        Some(id) => call_async(scope, id, &args, 1, rv),
-        None => {}
+    if let Some(id) = op_id(scope, args.get(0), "__host_op_async__") {
+        call_async(scope, id, &args, 1, rv);
     }
 }
 

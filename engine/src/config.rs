@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineConfig {
     /// Hard cap of the JS heap; reaching it terminates the runtime instead of the process.
     pub max_heap_size: Option<usize>,
@@ -21,6 +21,9 @@ pub struct ConversionLimits {
     pub max_bytes: usize,
 }
 
+/// Fixed cost charged per node so that huge arrays of tiny values are bounded too.
+pub const NODE_BYTES: usize = 8;
+
 impl ConversionLimits {
     pub const DEFAULT_MAX_DEPTH: usize = 1_000;
     /// The deepest limit a runtime accepts. Converters recurse per level: those that touch V8
@@ -33,18 +36,6 @@ impl ConversionLimits {
 impl Default for ConversionLimits {
     fn default() -> Self {
         ConversionLimits { max_depth: Self::DEFAULT_MAX_DEPTH, max_bytes: Self::DEFAULT_MAX_BYTES }
-    }
-}
-
-impl Default for EngineConfig {
-    fn default() -> Self {
-        EngineConfig {
-            max_heap_size: None,
-            initial_heap_size: None,
-            bootstrap: None,
-            enable_console: false,
-            limits: ConversionLimits::default(),
-        }
     }
 }
 

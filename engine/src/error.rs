@@ -132,6 +132,9 @@ pub enum ConversionError {
     Unsupported { what: String },
 }
 
+/// Frames captured for uncaught exceptions; enough to locate a fault, bounded in cost.
+pub const STACK_FRAME_LIMIT: usize = 32;
+
 /// A JS exception as the caller sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JsException {
@@ -139,7 +142,7 @@ pub struct JsException {
     pub message: String,
     pub stack: Option<String>,
     /// At most `STACK_FRAME_LIMIT`, the engine's own bound, also when decoded from a peer.
-    #[serde(deserialize_with = "crate::value_decoding::at_most::<{ crate::exception::STACK_FRAME_LIMIT }, _, _>")]
+    #[serde(deserialize_with = "crate::at_most::at_most::<STACK_FRAME_LIMIT, _, _>")]
     pub frames: Vec<StackFrame>,
 }
 

@@ -1,9 +1,6 @@
 //! Turning a caught JS exception into a `JsException`, and host errors into thrown JS errors.
 
-use crate::error::{HostError, HostErrorKind, JsException, StackFrame};
-
-/// Frames captured for uncaught exceptions; enough to locate a fault, bounded in cost.
-pub const STACK_FRAME_LIMIT: usize = 32;
+use crate::error::{HostError, HostErrorKind, JsException, StackFrame, STACK_FRAME_LIMIT};
 
 /// Name given to values thrown that are not Error objects (`throw 42`).
 pub const NON_ERROR_THROW: &str = "Uncaught";

@@ -7,7 +7,11 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use crate::value::HostFunctionId;
+use crate::value::{CallMode, HostFunctionId};
+
+/// Makes the JS function that wraps a grant. The bindings provide it (its callbacks call the
+/// host); conversion reaches it through the engine state, so it stays below the bindings.
+pub type WrapGrant = for<'s, 'i> fn(&mut v8::PinScope<'s, 'i>, HostFunctionId, CallMode) -> v8::Local<'s, v8::Function>;
 
 #[derive(Default)]
 pub struct GrantWrappers {

@@ -57,6 +57,7 @@ unsafe extern "C" fn check_usage(isolate: v8::UnsafeRawIsolatePtr, data: *mut c_
     // SAFETY: as in `after_gc`; interrupts run on the isolate's thread at a safe point, with
     // the isolate V8 passes in.
     let state = unsafe { &*(data as *const HeapLimit) };
+    // SAFETY: the isolate V8 passes in, on its own thread.
     let mut isolate = unsafe { v8::Isolate::from_raw_isolate_ptr(isolate) };
     let used = isolate.get_heap_statistics().used_heap_size();
     if used > state.limit_bytes {

@@ -2,12 +2,10 @@
 //! network, Python or sockets itself: it asks its `Host`. The native backend implements this
 //! with the capability host called directly; the hardened guest forwards it over the wire.
 
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::{HostError, JsException};
-use crate::inbox::{AsyncCallId, CompletionSink, Inbound};
-use crate::modules::ModuleReply;
+use crate::replies::{AsyncReply, ModuleReply};
 use crate::value::{HostFunctionId, Value};
 
 pub trait Host: Send {
@@ -41,38 +39,4 @@ pub enum ConsoleLevel {
     Log,
     Warn,
     Error,
-}
-
-/// The pending half of an async host call. Resolving it (from any thread) wakes the engine;
-/// dropping it unresolved rejects the JS promise instead of leaving it pending forever.
-pub struct AsyncReply {
-    call: AsyncCallId,
-    inbox: Option<CompletionSink>,
-}
-
-impl AsyncReply {
-    /// A reply delivered to `sink` as `Inbound::Completion`: the engine's own inbox, or the
-    /// queue of a host that forwards the call elsewhere (the hardened parent).
-    pub fn new(call: AsyncCallId, sink: impl Into<CompletionSink>) -> Self {
-        AsyncReply { call, inbox: Some(sink.into()) }
-    }
-
-    pub fn id(&self) -> AsyncCallId {
-        self.call
-    }
-
-    pub fn resolve(mut self, result: Result<Value, HostError>) {
-        if let Some(inbox) = self.inbox.take() {
-            inbox.send(Inbound::Completion { call: self.call, result });
-        }
-    }
-}
-
-impl Drop for AsyncReply {
-    fn drop(&mut self) {
-        if let Some(inbox) = self.inbox.take() {
-            let result = Err(HostError::error("the host dropped this async call without answering it"));
-            inbox.send(Inbound::Completion { call: self.call, result });
-        }
-    }
 }

@@ -1,13 +1,14 @@
 //! What reaches a running engine: requests from its owner and completions of async host calls,
 //! through one channel, so the event loop waits on a single thing.
 
-use std::sync::mpsc::{Receiver, RecvError, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc::{Receiver, RecvError, Sender, TryRecvError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{EngineError, HostError};
-use crate::modules::ModuleKey;
+use crate::modules::key::ModuleKey;
 use crate::stats::EngineStats;
 use crate::value::{FunctionHandle, Value};
 
@@ -55,9 +56,7 @@ pub enum Inbound {
     Request { id: Option<RequestId>, request: Request, reply: Reply },
     /// The caller of request `id` gave up on it.
     Cancel { id: RequestId },
-    Completion { call: AsyncCallId, result: Result<Value, HostError> },
-    /// A module's source, from `Host::load_module`.
-    ModuleSource { key: ModuleKey, result: Result<String, HostError> },
+    Completed(Completion),
     /// Nothing to do but look at the shared flags again (terminate, close).
     Wake,
     Close,
@@ -66,23 +65,27 @@ pub enum Inbound {
 pub type InboxSender = Sender<Inbound>;
 pub type InboxReceiver = Receiver<Inbound>;
 
-/// Where the replies of async host calls and module fetches are delivered: the engine's own
-/// inbox, or the bounded queue of a host that forwards them elsewhere (the hardened parent,
-/// which must not hold more than a few for a guest that stops reading). Sending to a full
-/// bounded queue waits for room, or for its receiver to go away.
+/// What the host delivers later, from any thread: an async call's result, a module's source.
+pub enum Completion {
+    AsyncCall { call: AsyncCallId, result: Result<Value, HostError> },
+    ModuleSource { key: ModuleKey, result: Result<String, HostError> },
+}
+
+/// Where completions are delivered: the engine's own inbox, or a host that forwards them
+/// elsewhere (the hardened parent, to its guest; it decides how long a delivery may wait).
 #[derive(Clone)]
 pub enum CompletionSink {
     Inbox(InboxSender),
-    Bounded(SyncSender<Inbound>),
+    Forward(Arc<dyn Fn(Completion) + Send + Sync>),
 }
 
 impl CompletionSink {
-    /// Deliver `message`; a receiver that is gone means nobody is left to tell.
-    pub fn send(&self, message: Inbound) {
-        let _ = match self {
-            CompletionSink::Inbox(inbox) => inbox.send(message).map_err(drop),
-            CompletionSink::Bounded(queue) => queue.send(message).map_err(drop),
-        };
+    /// Deliver `completion`; a receiver that is gone means nobody is left to tell.
+    pub fn send(&self, completion: Completion) {
+        match self {
+            CompletionSink::Inbox(inbox) => drop(inbox.send(Inbound::Completed(completion))),
+            CompletionSink::Forward(forward) => forward(completion),
+        }
     }
 }
 

@@ -1,10 +1,12 @@
 //! jscell's engine: a V8 isolate with its event loop, value conversion and limits. It knows
 //! nothing of Python or processes; everything from outside arrives through `Host` and the inbox.
 
+mod at_most;
 mod bindings;
 mod config;
 mod convert;
 mod engine;
+mod engine_thread;
 mod error;
 mod exception;
 mod grant_wrappers;
@@ -12,8 +14,8 @@ mod handles;
 mod heap_limit;
 mod host;
 mod inbox;
+mod replies;
 mod process_stamp;
-mod module_callbacks;
 mod modules;
 mod state;
 mod stats;
@@ -26,15 +28,18 @@ mod window;
 
 pub use config::{deep, ConversionLimits, EngineConfig, ENGINE_THREAD_STACK};
 pub use convert::{Build, ReadError, SerializedReader};
-pub use engine::{init_v8, set_jitless, set_memory_capped, Engine, EngineHandle};
+pub use engine::{init_v8, set_jitless, set_memory_capped, EngineHandle};
+pub use engine_thread::{start_engine_thread, unwrapped, EngineThreadWrapper};
 pub use process_stamp::ProcessStamp;
-pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason};
-pub use exception::{NON_ERROR_THROW, STACK_FRAME_LIMIT};
-pub use host::{AsyncReply, ConsoleLevel, Host};
-pub use modules::{ModuleKey, ModuleKind, ModuleReply};
-pub use inbox::{poll_briefly, AsyncCallId, CompletionSink, Inbound, RequestId, InboxReceiver, InboxSender, InboxWaiter, Reply, Request, Response, Wait, Waiter};
+pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason, STACK_FRAME_LIMIT};
+pub use exception::NON_ERROR_THROW;
+pub use host::{ConsoleLevel, Host};
+pub use replies::{AnswerOnce, AsyncReply, Completes, Deliver, ModuleReply};
+pub use modules::key::{ModuleKey, ModuleKind};
+pub use inbox::{poll_briefly, AsyncCallId, Completion, CompletionSink, Inbound, RequestId, InboxReceiver, InboxSender, InboxWaiter, Reply, Request, Response, Wait, Waiter};
 pub use stats::EngineStats;
 pub use sync::{panic_message, Unpoisoned, UnpoisonedRw};
 pub use value::{CallMode, FunctionHandle, HostFunctionId, Value, MAX_SAFE_INTEGER};
-pub use value_decoding::{at_most, charged};
+pub use at_most::at_most;
+pub use value_decoding::charged;
 pub use window::{Overrun, Window, MAX_PENDING_ASYNC_CALLS, MAX_PENDING_MODULE_LOADS};

@@ -4,11 +4,11 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crate::config::ConversionLimits;
-use crate::grant_wrappers::GrantWrappers;
+use crate::grant_wrappers::{GrantWrappers, WrapGrant};
 use crate::handles::FunctionTable;
 use crate::host::Host;
 use crate::inbox::{AsyncCallId, InboxSender};
-use crate::modules::ModuleMap;
+use crate::modules::map::ModuleMap;
 use crate::timers::Timers;
 use crate::window::Window;
 
@@ -18,6 +18,7 @@ pub struct EngineState {
     pub limits: ConversionLimits,
     pub functions: RefCell<FunctionTable>,
     pub grant_wrappers: RefCell<GrantWrappers>,
+    pub wrap_grant: WrapGrant,
     pub timers: RefCell<Timers>,
     pub async_calls: RefCell<Window<AsyncCallId, v8::Global<v8::PromiseResolver>>>,
     pub modules: RefCell<ModuleMap>,
@@ -27,13 +28,14 @@ pub struct EngineState {
 }
 
 impl EngineState {
-    pub fn new(host: Box<dyn Host>, inbox: InboxSender, limits: ConversionLimits) -> Rc<Self> {
+    pub fn new(host: Box<dyn Host>, inbox: InboxSender, limits: ConversionLimits, wrap_grant: WrapGrant) -> Rc<Self> {
         Rc::new(EngineState {
             host,
             inbox,
             limits,
             functions: RefCell::default(),
             grant_wrappers: RefCell::default(),
+            wrap_grant,
             timers: RefCell::default(),
             async_calls: RefCell::new(Window::async_calls(limits.max_bytes)),
             modules: RefCell::default(),

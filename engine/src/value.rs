@@ -1,11 +1,8 @@
 //! The one value model that crosses every boundary: V8 ↔ Rust ↔ Python, and (hardened) the
-//! process boundary. Each variant is a row of the mapping table in `docs/api.md`.
+//! process boundary. Each variant is a row of the API's value mapping table (Python ↔ JS).
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::ConversionLimits;
-use crate::convert::{ReadError, SerializedReader, ValueTree};
-use crate::error::ConversionError;
 
 /// Largest integer a JS number represents exactly; beyond it integers travel as BigInt.
 pub const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
@@ -52,7 +49,7 @@ pub enum Value {
     HostFunction { id: HostFunctionId, mode: CallMode },
     /// Plain data in V8's structured-clone format, already checked against the limits it was
     /// read with. Readers build their own representation from it in one pass
-    /// (`SerializedReader`); `expand` builds the `Value` tree.
+    /// (`SerializedReader`); `Value::expand` builds the `Value` tree.
     Serialized(#[serde(serialize_with = "byte_string")] Vec<u8>),
 }
 
@@ -92,21 +89,6 @@ impl Value {
             Value::Date(_) => "Date",
             Value::Function(_) | Value::HostFunction { .. } => "function",
             Value::Serialized(_) => "object",
-        }
-    }
-
-    /// The same value with `Serialized` data built into the tree.
-    pub fn expand(self, limits: ConversionLimits) -> Result<Value, ConversionError> {
-        match self {
-            Value::Serialized(bytes) => match SerializedReader::new(&bytes, limits, 0, &mut ValueTree).read() {
-                Ok(value) => Ok(value),
-                Err(ReadError::Conversion(e)) => Err(e),
-                Err(ReadError::Unsupported | ReadError::Terminated) => {
-                    Err(ConversionError::Unsupported { what: "malformed serialized data".into() })
-                }
-                Err(ReadError::Build(never)) => match never {},
-            },
-            other => Ok(other),
         }
     }
 }

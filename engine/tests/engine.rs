@@ -1,12 +1,16 @@
 //! The engine alone, driven through its inbox on its own thread, with a recording host.
 
+// A test: an unwrap that fails is a test that fails.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jscell_engine::{
-    AsyncReply, ConsoleLevel, ConversionError, ConversionLimits, Engine, EngineConfig, EngineError, EngineHandle, Host,
-    HostError, HostFunctionId, JsException, ModuleReply, Request, Response, TerminationReason, Value, Wait,
+    start_engine_thread, unwrapped, AsyncReply, ConsoleLevel, ConversionError, ConversionLimits, EngineConfig, EngineError,
+    EngineHandle, Host, HostError, HostFunctionId, InboxWaiter, JsException, ModuleReply, Request, Response, TerminationReason,
+    Value, Wait,
 };
 
 /// Doubles numbers synchronously (id 1), echoes asynchronously from another thread (id 2),
@@ -78,18 +82,8 @@ impl Host for TestHost {
 }
 
 fn start(config: EngineConfig, host: TestHost) -> EngineHandle {
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .stack_size(64 << 20)
-        .spawn(move || match Engine::new(&config, Box::new(host)) {
-            Ok((engine, handle)) => {
-                tx.send(Ok(handle)).unwrap();
-                engine.run();
-            }
-            Err(e) => tx.send(Err(e)).unwrap(),
-        })
-        .unwrap();
-    rx.recv().unwrap().expect("engine starts")
+    let (handle, _thread) = start_engine_thread("test-engine", config, Box::new(host), InboxWaiter, unwrapped).expect("engine starts");
+    handle
 }
 
 fn request(handle: &EngineHandle, request: Request) -> Result<Response, EngineError> {

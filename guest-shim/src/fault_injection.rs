@@ -8,7 +8,7 @@ use std::io::Write;
 
 use jscell_engine::Unpoisoned;
 use jscell_engine::{EngineError, HostError, Response, Value};
-use jscell_host::wire::WireFrame;
+use jscell_host::wire::{StartReport, ToParent};
 
 use crate::guest_lane::GuestLane;
 use crate::SharedSocket;
@@ -91,12 +91,13 @@ pub fn inject(name: &str, socket: &std::sync::Mutex<SharedSocket>, lane: &GuestL
                 await_verdict()
             }
             "lane_misuse" => {
-                let _ = lane.call(&WireFrame::Ready { layers: Vec::new() });
+                // A start-up report where only a running guest's frames decode: malformed.
+                let _ = lane.call(&StartReport::Ready { layers: Vec::new() });
                 await_verdict()
             }
             "lane_wrong_reply" => {
                 let result: Result<Response, EngineError> = Ok(Response::Done);
-                let _ = lane.call(&WireFrame::Reply { id: u64::MAX, result });
+                let _ = lane.call(&ToParent::Reply { id: u64::MAX, result });
                 await_verdict()
             }
             "memory" => {

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use jscell_engine::{EngineError, Inbound, InboxReceiver, Response, Waiter};
 use jscell_host::lane::{Lane, Side};
-use jscell_host::wire::{FrameLimit, WireError, WireFrame, MAX_FRAME_BYTES};
+use serde::Serialize;
+
+use jscell_host::wire::{FrameLimit, ToGuest, ToParent, WireError, MAX_FRAME_BYTES};
 
 /// The lane, and whether a request from it is being answered.
 #[derive(Clone)]
@@ -43,7 +45,7 @@ impl GuestLane {
     }
 
     /// A frame to the parent's caller on the lane, and its answer.
-    pub fn call(&self, frame: &WireFrame) -> Result<WireFrame, WireError> {
+    pub fn call(&self, frame: &impl Serialize) -> Result<ToGuest, WireError> {
         self.lane.send(Side::Guest, frame, &never)?;
         self.lane.await_turn(Side::Guest, &never)?;
         self.lane.receive(Side::Guest, FrameLimit::new(FROM_PARENT), &never)
@@ -56,7 +58,7 @@ impl GuestLane {
     /// The request the parent handed over, with a reply that hands the lane back.
     fn take_request(&self) -> Result<Inbound, WireError> {
         match self.lane.receive(Side::Guest, FrameLimit::new(FROM_PARENT), &never)? {
-            WireFrame::Request { id, request } => {
+            ToGuest::Request { id, request } => {
                 self.answering.store(true, Ordering::SeqCst);
                 let lane = self.clone();
                 Ok(Inbound::Request { id: None, request, reply: Box::new(move |result| lane.reply(id, result)) })
@@ -67,10 +69,10 @@ impl GuestLane {
 
     fn reply(&self, id: u64, result: Result<Response, EngineError>) {
         self.answering.store(false, Ordering::SeqCst);
-        if let Err(error) = self.lane.send(Side::Guest, &WireFrame::Reply { id, result }, &never) {
+        if let Err(error) = self.lane.send(Side::Guest, &ToParent::Reply { id, result }, &never) {
             // Only a reply past the wire's maximum fails here; the caller must still hear.
             let result = Err(EngineError::InvalidRequest(format!("the result cannot be sent: {error}")));
-            let _ = self.lane.send(Side::Guest, &WireFrame::Reply { id, result }, &never);
+            let _ = self.lane.send(Side::Guest, &ToParent::Reply { id, result }, &never);
         }
     }
 }

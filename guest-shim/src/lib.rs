@@ -2,7 +2,8 @@
 //! environment, the wire socket as stdin and the lane's region as stdout. In order: make the
 //! process die with its parent, read the parent's `Prepare` frame, map the lane, put the
 //! sandbox in place, start V8; then (possibly much later: a guest may wait in a pool) read
-//! `Start`, create the engine, and serve the wire and the lane until the parent closes the wire.
+//! `Start`, start the engine on its thread, and route the parent's frames on this one until the
+//! parent closes the wire.
 
 #[cfg(feature = "fault-injection")]
 mod fault_injection;
@@ -10,7 +11,7 @@ mod guest_lane;
 mod out_of_memory;
 mod sandbox;
 mod syscall_policy;
-mod wire_host;
+mod parent_link;
 
 use std::io::{self, Read, Write};
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -19,14 +20,14 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
 use jscell_engine::Unpoisoned;
-use jscell_engine::{Engine, EngineError, EngineHandle, Request, RequestId, Response, TerminationReason, ENGINE_THREAD_STACK};
+use jscell_engine::{start_engine_thread, unwrapped, EngineError, EngineHandle, Request, RequestId, Response, TerminationReason};
 use jscell_host::lane::Lane;
 use jscell_host::OUT_OF_MEMORY_EXIT;
-use jscell_host::wire::{write_frame, FrameLimit, FrameReader, WireError, WireFrame, MAX_FRAME_BYTES};
+use jscell_host::wire::{write_frame, FrameLimit, FrameReader, Prepare, Start, StartReport, ToGuest, ToParent, WireError, MAX_FRAME_BYTES};
 
 use guest_lane::GuestLane;
 use sandbox::{Policy, LANE_FD, WIRE_FD};
-use wire_host::{Waiting, WireHost};
+use parent_link::{ParentLink, Waiting};
 
 /// The wire socket, read by the dispatcher and written by the engine thread. Shared rather
 /// than duplicated: once the sandbox is up, no new descriptor can be made.
@@ -72,7 +73,7 @@ pub fn run() -> ExitCode {
 fn serve(socket: UnixStream) -> Result<(), String> {
     let limit = FrameLimit::new(MAX_FRAME_BYTES);
     let (max_process_memory, jitless) = match FrameReader::new(&socket, limit).read() {
-        Ok(WireFrame::Prepare { max_process_memory, jitless }) => (max_process_memory, jitless),
+        Ok(Prepare { max_process_memory, jitless }) => (max_process_memory, jitless),
         other => return Err(format!("expected the prepare frame, got {other:?}")),
     };
     // Map the lane, then the sandbox before any other descriptor exists: it closes every one
@@ -85,7 +86,7 @@ fn serve(socket: UnixStream) -> Result<(), String> {
         Ok(prepared) => prepared,
         Err(why) => {
             let error = EngineError::Terminated(TerminationReason::InternalError(why.clone()));
-            let _ = write_frame(&mut &socket, &WireFrame::StartFailed { error });
+            let _ = write_frame(&mut &socket, &StartReport::StartFailed { error });
             return Err(why);
         }
     };
@@ -97,35 +98,24 @@ fn serve(socket: UnixStream) -> Result<(), String> {
     }
     jscell_engine::init_v8();
     let config = match FrameReader::new(&socket, limit).read() {
-        Ok(WireFrame::Start { config }) => config,
+        Ok(Start { config }) => config,
         other => return Err(format!("expected the start frame, got {other:?}")),
     };
     let socket = Arc::new(socket);
     let reader = FrameReader::new(SharedSocket(socket.clone()), limit);
     let writer = Arc::new(Mutex::new(SharedSocket(socket)));
-    // The engine runs on a thread with the stack its conversions need, as in the native backend.
-    let engine_thread = std::thread::Builder::new()
-        .name("jscell-guest-engine".into())
-        .stack_size(ENGINE_THREAD_STACK)
-        .spawn(move || {
-            let send = |frame: &WireFrame| write_frame(&mut *writer.locked(), frame).map_err(|e| e.to_string());
-            let waiting = Arc::new(Mutex::new(Waiting::default()));
-            let host = WireHost::new(writer.clone(), waiting.clone(), lane.clone());
-            let (engine, handle) = match Engine::new(&config, Box::new(host)) {
-                Ok(started) => started,
-                Err(error) => return send(&WireFrame::StartFailed { error }),
-            };
-            send(&WireFrame::Ready { layers })?;
-            let (writer, bell) = (writer.clone(), lane.clone());
-            std::thread::Builder::new()
-                .name("jscell-guest-wire".into())
-                .spawn(move || dispatch(reader, writer, waiting, handle, bell))
-                .map_err(|e| e.to_string())?;
-            engine.run_with(lane);
-            Ok(())
-        })
-        .map_err(|e| e.to_string())?;
-    engine_thread.join().map_err(|_| "the engine thread panicked".to_string())?
+    let waiting = Arc::new(Mutex::new(Waiting::default()));
+    let host = Box::new(ParentLink::new(writer.clone(), waiting.clone(), lane.clone()));
+    let started = start_engine_thread("jscell-guest-engine", config, host, lane.clone(), unwrapped);
+    let send = |frame: &StartReport| write_frame(&mut *writer.locked(), frame).map_err(|e| e.to_string());
+    let (engine, engine_thread) = match started {
+        Ok(started) => started,
+        Err(error) => return send(&StartReport::StartFailed { error }),
+    };
+    send(&StartReport::Ready { layers })?;
+    // This thread routes the parent's frames until the parent closes the wire.
+    dispatch(reader, writer, waiting, engine, lane);
+    engine_thread.join().map_err(|_| "the engine thread panicked".to_string())
 }
 
 /// Route each frame from the parent: requests into the engine, answers to their waiters; then
@@ -148,21 +138,21 @@ fn dispatch(
 }
 
 /// Route one frame; `false` once the wire is done.
-fn route(frame: Result<WireFrame, WireError>, writer: &Arc<Mutex<SharedSocket>>, waiting: &Mutex<Waiting>, engine: &EngineHandle) -> bool {
+fn route(frame: Result<ToGuest, WireError>, writer: &Arc<Mutex<SharedSocket>>, waiting: &Mutex<Waiting>, engine: &EngineHandle) -> bool {
     match frame {
-        Ok(WireFrame::Request { id, request }) => {
+        Ok(ToGuest::Request { id, request }) => {
             let writer = writer.clone();
             let reply = move |result: Result<Response, _>| {
-                let _ = write_frame(&mut *writer.locked(), &WireFrame::Reply { id, result });
+                let _ = write_frame(&mut *writer.locked(), &ToParent::Reply { id, result });
             };
             engine.send_cancellable(Some(RequestId(id)), request, Box::new(reply));
             true
         }
-        Ok(WireFrame::Cancel { id }) => {
+        Ok(ToGuest::Cancel { id }) => {
             engine.cancel(RequestId(id));
             true
         }
-        Ok(WireFrame::Release { functions }) => {
+        Ok(ToGuest::Release { functions }) => {
             engine.send(Request::Release { functions }, Box::new(|_| {}));
             true
         }

@@ -23,18 +23,22 @@ fn checked(pointer: *mut u8) -> *mut u8 {
 // (which callers would have to handle as a failure anyway) is turned into an exit.
 unsafe impl GlobalAlloc for ExitOnOutOfMemory {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for this call, passed on unchanged.
         checked(unsafe { System.alloc(layout) })
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        // SAFETY: the caller's contract for this call, passed on unchanged.
         checked(unsafe { System.alloc_zeroed(layout) })
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract for this call, passed on unchanged.
         unsafe { System.dealloc(pointer, layout) }
     }
 
     unsafe fn realloc(&self, pointer: *mut u8, layout: Layout, size: usize) -> *mut u8 {
+        // SAFETY: the caller's contract for this call, passed on unchanged.
         checked(unsafe { System.realloc(pointer, layout, size) })
     }
 }

@@ -3,8 +3,15 @@ use std::sync::Arc;
 use jscell_engine::{EngineError, FunctionHandle, Reply, Request, RequestId, Response, TerminationReason};
 
 use crate::capability_host::CapabilityHost;
-use crate::hardened::GuestReport;
 use crate::reply_slot::ReplySlot;
+
+/// What the parent knows of a guest, for `get_stats()`.
+#[derive(Debug, Clone)]
+pub struct GuestReport {
+    pub pid: u32,
+    pub rss_bytes: Option<u64>,
+    pub sandbox_layers: Vec<(String, bool)>,
+}
 
 /// A running engine, wherever it runs. Every method may be called from any thread.
 pub trait Backend: Send + Sync {

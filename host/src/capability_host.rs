@@ -6,17 +6,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use jscell_engine::UnpoisonedRw;
-use jscell_engine::{
-    panic_message, AsyncReply, CallMode, ConsoleLevel, ConversionLimits, Host, HostError, HostFunctionId, JsException, ModuleReply, Value,
-};
+use jscell_engine::{AsyncReply, CallMode, ConsoleLevel, ConversionLimits, HostError, HostFunctionId, JsException, Value};
 
 use crate::module_root::ModuleRoot;
-use crate::module_sources::{ModuleSources, NotResolved};
+use crate::module_sources::ModuleSources;
 
 pub type SyncHandler = Box<dyn Fn(Vec<Value>) -> Result<Value, HostError> + Send + Sync>;
 pub type AsyncHandler = Box<dyn Fn(Vec<Value>, AsyncReply) + Send + Sync>;
 
-enum Handler {
+pub(crate) enum Handler {
     Sync(SyncHandler),
     Async(AsyncHandler),
 }
@@ -30,9 +28,9 @@ pub enum Lifetime {
     WhileWrapped,
 }
 
-struct Grant {
+pub(crate) struct Grant {
     name: String,
-    handler: Handler,
+    pub(crate) handler: Handler,
     lifetime: Lifetime,
 }
 
@@ -120,7 +118,12 @@ impl CapabilityHost {
         *self.sink.writing() = Some(sink);
     }
 
-    fn lookup(&self, id: HostFunctionId, mode: CallMode) -> Result<Arc<Grant>, HostError> {
+    pub(crate) fn console_sink(&self) -> Option<Arc<dyn ConsoleSink>> {
+        self.sink.reading().clone()
+    }
+
+    /// The grant `id`, if it is live and was granted for calls in `mode`.
+    pub(crate) fn lookup(&self, id: HostFunctionId, mode: CallMode) -> Result<Arc<Grant>, HostError> {
         let grant = self.grants.reading().by_id.get(&id.0).cloned();
         let grant = grant.ok_or_else(|| HostError::type_error(format!("no op or host function has id {}", id.0)))?;
         match (&grant.handler, mode) {
@@ -134,71 +137,5 @@ impl CapabilityHost {
                 grant.name, id.0
             ))),
         }
-    }
-}
-
-/// The engine's view of a `CapabilityHost`: what a backend hands to the engine as its `Host`.
-/// Each method runs embedder code (a handler, the resolver, the loader, the console sink); a
-/// panic in it costs that one call, not the thread it runs on. On native that thread is inside
-/// V8, which a panic cannot unwind through.
-pub struct EngineHost(pub Arc<CapabilityHost>);
-
-/// Run `call`; a panic becomes an error naming `what` panicked (a reply moved into `call` is
-/// dropped by the unwinding, which answers it with an error).
-fn contained<R>(what: &str, call: impl FnOnce() -> R) -> Result<R, HostError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call))
-        .map_err(|panic| HostError::error(format!("internal error: the {what} panicked: {}", panic_message(&*panic))))
-}
-
-impl EngineHost {
-    /// `load_module`, telling whether `url` was one this runtime resolved (a loader that panics
-    /// has answered the reply with an error).
-    pub fn load_resolved(&self, url: &str, reply: ModuleReply) -> Result<(), NotResolved> {
-        contained("module loader", || self.0.modules.load(url, reply)).unwrap_or(Ok(()))
-    }
-}
-
-impl Host for EngineHost {
-    fn call(&self, function: HostFunctionId, args: Vec<Value>) -> Result<Value, HostError> {
-        match &self.0.lookup(function, CallMode::Sync)?.handler {
-            Handler::Sync(handler) => contained("host function", || handler(args))?,
-            Handler::Async(_) => unreachable!("lookup checked the mode"),
-        }
-    }
-
-    fn call_async(&self, function: HostFunctionId, args: Vec<Value>, reply: AsyncReply) {
-        match self.0.lookup(function, CallMode::Async) {
-            Ok(grant) => match &grant.handler {
-                Handler::Async(handler) => drop(contained("async host function", || handler(args, reply))),
-                Handler::Sync(_) => unreachable!("lookup checked the mode"),
-            },
-            Err(error) => reply.resolve(Err(error)),
-        }
-    }
-
-    fn resolve_module(&self, specifier: &str, referrer: &str) -> Result<String, HostError> {
-        contained("module resolver", || self.0.modules.resolve(specifier, referrer))?
-    }
-
-    fn load_module(&self, url: &str, reply: ModuleReply) {
-        // The engine loads only what it resolved; a refusal has answered the reply already.
-        let _ = self.load_resolved(url, reply);
-    }
-
-    fn console(&self, level: ConsoleLevel, message: String) {
-        if let Some(sink) = self.0.sink.reading().clone() {
-            let _ = contained("console sink", || sink.console(level, message));
-        }
-    }
-
-    fn uncaught_exception(&self, exception: JsException) {
-        if let Some(sink) = self.0.sink.reading().clone() {
-            let _ = contained("console sink", || sink.uncaught_exception(exception));
-        }
-    }
-
-    fn release_grants(&self, grants: Vec<HostFunctionId>) {
-        // The engine releases only what it wrapped; nothing else could be refused here.
-        let _ = self.0.release(&grants);
     }
 }

@@ -1,14 +1,12 @@
 //! Every bound the parent holds a hardened guest to, in one table: how long the parent waits for
 //! it, how much of what it sends the parent decodes or keeps, and how much work it may have the
 //! parent do at once. The guest is assumed compromised; each bound is enforced where its bytes
-//! arrive (`wire.rs`, `lane.rs`, `hardened.rs`, `module_sources.rs`), and overrunning one is a
+//! arrive (`wire.rs`, `lane.rs`, `hardened/`, `module_sources.rs`), and overrunning one is a
 //! protocol violation that kills the guest. The README restates this table (a test checks it).
 
 use std::time::Duration;
 
 use jscell_engine::{ConversionLimits, MAX_PENDING_ASYNC_CALLS, MAX_PENDING_MODULE_LOADS, STACK_FRAME_LIMIT};
-
-use crate::wire::MAX_FRAME_BYTES;
 
 /// How a bound's value reads in the table.
 pub enum Shown {
@@ -65,7 +63,7 @@ bounds! {
     /// (V8 stores some strings at two bytes a character), plus this much around it.
     FRAME_ENVELOPE: usize = 1 << 20, Bytes;
     /// No frame is larger, whatever the limits: the largest length the parent ever reads.
-    MAX_FRAME: usize = MAX_FRAME_BYTES, Bytes;
+    MAX_FRAME: usize = 1 << 30, Bytes;
     /// Stack frames in one JavaScript error: as many as the engine records.
     MAX_STACK_FRAMES: usize = STACK_FRAME_LIMIT, Count;
     /// Sandbox layers a guest reports at start-up.

@@ -3,14 +3,14 @@
 //! it in place and start V8 while the parent gets on with other work.
 
 use std::io;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use crate::lane::{Lane, LANE_BUFFER_BYTES};
 use crate::memory_cgroup::MemoryCgroup;
-use crate::wire::{write_frame, WireFrame};
+use crate::wire::{write_frame, Prepare};
 
 /// Which guest to run; guests started with equal options are interchangeable.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -76,7 +76,7 @@ impl PreparedGuest {
         };
         // With a cgroup the kernel holds the cap; without, the guest holds itself to it.
         let rlimit = options.max_process_memory.filter(|_| memory.is_none());
-        let prepare = WireFrame::Prepare { max_process_memory: rlimit, jitless: options.jitless };
+        let prepare = Prepare { max_process_memory: rlimit, jitless: options.jitless };
         if let Err(error) = write_frame(&mut &wire, &prepare) {
             return abandon(child, io::Error::other(error.to_string()));
         }
@@ -93,4 +93,29 @@ impl PreparedGuest {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The process that runs the engine, where it has a PID namespace of its own: the only child
+/// of the process the parent spawned (its reaper), held by a pidfd.
+pub fn engine_process(spawned: u32) -> Option<OwnedFd> {
+    let children = std::fs::read_to_string(format!("/proc/{spawned}/task/{spawned}/children")).ok()?;
+    let pid: libc::pid_t = children.split_whitespace().next()?.parse().ok()?;
+    // SAFETY: pidfd_open with a pid and no flags; it only makes a descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    // SAFETY: a descriptor pidfd_open just made, owned by nothing else.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// The pid a pidfd names (from its fdinfo).
+pub fn pid_of(pidfd: &OwnedFd) -> Option<u32> {
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd())).ok()?;
+    info.lines().find_map(|line| line.strip_prefix("Pid:")).and_then(|pid| pid.trim().parse().ok())
+}
+
+/// Resident memory of `pid`, from /proc.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 use jscell_engine::poll_briefly;
 
 use crate::guest_bounds::STALL_DEADLINE;
-use crate::wire::{decode_payload, encode_payload, FrameLimit, WireError, WireFrame};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::wire::{decode_payload, encode_payload, FrameLimit, WireError};
 
 /// The two ends of a lane; the value is whose turn it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,6 +73,7 @@ pub struct Lane {
 // SAFETY: the region is only reached through atomics and raw-pointer copies, never references
 // into the buffer, so any thread may use it.
 unsafe impl Send for Lane {}
+// SAFETY: as for `Send`: shared use goes through the same atomics and copies.
 unsafe impl Sync for Lane {}
 
 impl Lane {
@@ -150,7 +154,7 @@ impl Lane {
     /// the buffer, else chunk by chunk. `from` must hold the turn. The wait for the first chunk
     /// to be taken ends with `Closed` once `abandon()` holds; the other side, once it took
     /// one, must take each next chunk within `STALL_DEADLINE` (else `Stalled`).
-    pub fn send(&self, from: Side, frame: &WireFrame, abandon: &dyn Fn() -> bool) -> Result<(), WireError> {
+    pub fn send(&self, from: Side, frame: &impl Serialize, abandon: &dyn Fn() -> bool) -> Result<(), WireError> {
         self.send_payload(from, &encode_payload(frame)?, abandon)
     }
 
@@ -181,7 +185,7 @@ impl Lane {
     /// each chunk but the last. Lengths are checked against `limit` and the buffer, and the
     /// frame grows as its chunks arrive, whatever total it claims. Each next chunk must come
     /// within `STALL_DEADLINE` (else `Stalled`), or before `abandon()` holds (else `Closed`).
-    pub fn receive(&self, to: Side, limit: FrameLimit, abandon: &dyn Fn() -> bool) -> Result<WireFrame, WireError> {
+    pub fn receive<F: DeserializeOwned>(&self, to: Side, limit: FrameLimit, abandon: &dyn Fn() -> bool) -> Result<F, WireError> {
         decode_payload(&self.receive_payload(to, limit, abandon)?, limit)
     }
 
@@ -329,8 +333,10 @@ mod tests {
     use super::*;
     use jscell_engine::{Request, Wait};
 
-    fn request(source: &str) -> WireFrame {
-        WireFrame::Request { id: 1, request: Request::Eval { source: source.into(), timeout: None, wait: Wait::Blocking } }
+    use crate::wire::{ToGuest, ToParent};
+
+    fn request(source: &str) -> ToGuest {
+        ToGuest::Request { id: 1, request: Request::Eval { source: source.into(), timeout: None, wait: Wait::Blocking } }
     }
 
     fn never() -> bool {
@@ -346,7 +352,7 @@ mod tests {
         let echo = std::thread::spawn(move || {
             for _ in 0..300 {
                 guest.await_turn(Side::Guest, &never).unwrap();
-                let frame = guest.receive(Side::Guest, limit, &never).unwrap();
+                let frame: ToGuest = guest.receive(Side::Guest, limit, &never).unwrap();
                 guest.send(Side::Guest, &frame, &never).unwrap();
             }
         });
@@ -354,7 +360,7 @@ mod tests {
             let frame = request(&"é".repeat(i * 40));
             lane.send(Side::Parent, &frame, &never).unwrap();
             lane.await_turn(Side::Parent, &never).unwrap();
-            assert_eq!(lane.receive(Side::Parent, limit, &never).unwrap(), frame);
+            assert_eq!(lane.receive::<ToGuest>(Side::Parent, limit, &never).unwrap(), frame);
         }
         echo.join().unwrap();
     }
@@ -365,14 +371,14 @@ mod tests {
         let limit = FrameLimit::new(1 << 20);
         let header = lane.header();
         header.total.store(u64::MAX, SeqCst);
-        assert!(matches!(lane.receive(Side::Parent, limit, &never), Err(WireError::TooLarge { .. })));
+        assert!(matches!(lane.receive::<ToParent>(Side::Parent, limit, &never), Err(WireError::TooLarge { .. })));
         let capacity = lane.capacity() as u64;
         // SAFETY: the first bytes of the buffer, which this test owns.
         unsafe { std::ptr::write_bytes(lane.buffer(), 0xff, 3) };
         for (total, chunk) in [(100, 0), (capacity + 10, capacity + 1), (10, 11), (3, 3)] {
             header.total.store(total, SeqCst);
             header.length.store(chunk, SeqCst);
-            assert!(lane.receive(Side::Parent, limit, &never).is_err(), "total {total}, chunk {chunk}");
+            assert!(lane.receive::<ToParent>(Side::Parent, limit, &never).is_err(), "total {total}, chunk {chunk}");
         }
     }
 

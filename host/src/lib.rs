@@ -5,6 +5,8 @@
 
 mod backend;
 mod capability_host;
+mod fork_guard;
+mod grant_dispatch;
 mod guest_bounds;
 mod guest_pool;
 mod guest_process;
@@ -17,15 +19,16 @@ mod native;
 mod reply_slot;
 pub mod wire;
 
-pub use backend::Backend;
+pub use backend::{Backend, GuestReport};
+pub use fork_guard::ForkGuarded;
 pub use capability_host::{AsyncHandler, CapabilityHost, ConsoleSink, Lifetime, NotReleasable, SyncHandler};
 pub use guest_bounds::{table as guest_bounds, Bound, Shown, MAX_RELEASE_BATCH};
 pub use guest_pool::MAX_WARM_GUESTS;
 pub use guest_process::{GuestOptions, OUT_OF_MEMORY_EXIT};
 pub use memory_cgroup::{process_memory_floor, PROCESS_MEMORY_FLOOR};
-pub use hardened::{GuestReport, HardenedBackend, StartError};
+pub use hardened::{HardenedBackend, StartError};
 pub use module_root::ModuleRoot;
 pub use module_sources::{ModuleLoader, ModuleResolver, ModuleSources, NotResolved};
-pub use native::{EngineThreadWrapper, NativeBackend};
+pub use native::NativeBackend;
 
 pub use jscell_engine as engine;

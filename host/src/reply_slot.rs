@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 
 use jscell_engine::Unpoisoned;
-use jscell_engine::{poll_briefly, EngineError, Reply, Response};
+use jscell_engine::{poll_briefly, AnswerOnce, Deliver, EngineError, Reply, Response};
 
 type Outcome = Result<Response, EngineError>;
 
@@ -22,15 +22,27 @@ struct Slot {
 pub struct ReplySlot(Arc<Slot>);
 
 /// The answering side, given to the engine as its `Reply`; dropping it unanswered wakes the
-/// waiter too.
-struct Answer(Option<Arc<Slot>>);
+/// waiter too, with nothing.
+struct Answer(Arc<Slot>);
+
+impl Deliver<Option<Outcome>> for Answer {
+    fn deliver(self, outcome: Option<Outcome>) {
+        *self.0.outcome.locked() = outcome;
+        self.0.filled.store(true, Ordering::Release);
+        self.0.waiter.unpark();
+    }
+
+    fn unanswered(&self) -> Option<Outcome> {
+        None
+    }
+}
 
 impl ReplySlot {
     /// A slot for the current thread to wait on, and the reply that fills it.
     pub fn new() -> (ReplySlot, Reply) {
         let slot = Arc::new(Slot { filled: AtomicBool::new(false), outcome: Mutex::new(None), waiter: std::thread::current() });
-        let mut answer = Answer(Some(slot.clone()));
-        (ReplySlot(slot), Box::new(move |outcome| answer.fill(Some(outcome))))
+        let answer = AnswerOnce::to(Answer(slot.clone()));
+        (ReplySlot(slot), Box::new(move |outcome| answer.resolve(Some(outcome))))
     }
 
     /// Wait for the reply; `None` when it was dropped unanswered.
@@ -43,22 +55,6 @@ impl ReplySlot {
             }
         }
         self.0.outcome.locked().take()
-    }
-}
-
-impl Answer {
-    fn fill(&mut self, outcome: Option<Outcome>) {
-        if let Some(slot) = self.0.take() {
-            *slot.outcome.locked() = outcome;
-            slot.filled.store(true, Ordering::Release);
-            slot.waiter.unpark();
-        }
-    }
-}
-
-impl Drop for Answer {
-    fn drop(&mut self) {
-        self.fill(None);
     }
 }
 

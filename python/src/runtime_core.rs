@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jscell_host::engine::{ConversionLimits, EngineConfig, EngineStats, Request, Response};
-use jscell_host::{Backend, CapabilityHost, GuestOptions, HardenedBackend, Lifetime, ModuleRoot, NativeBackend, StartError};
+use jscell_host::{Backend, CapabilityHost, ForkGuarded, GuestOptions, HardenedBackend, Lifetime, ModuleRoot, NativeBackend, StartError};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -55,18 +55,18 @@ impl RuntimeCore {
         let capabilities = CapabilityHost::new(module_root, limits);
         capabilities.set_console_sink(Arc::new(LoggingSink));
         let backend: Box<dyn Backend> = match (backend, guest_path) {
-            ("native", _) => Box::new(
+            ("native", _) => Box::new(ForkGuarded::new(
                 py.detach(|| NativeBackend::start(config, capabilities, attached_thread)).map_err(|e| to_py_err(py, e))?,
-            ),
+            )),
             ("hardened", Some(guest_path)) => {
                 let options = GuestOptions { guest_path, max_process_memory, jitless };
                 let started =
                     py.detach(|| HardenedBackend::start(config, capabilities, options, warm_guests, attached_thread));
-                Box::new(started.map_err(|e| match e {
+                Box::new(ForkGuarded::new(started.map_err(|e| match e {
                     StartError::Engine(error) => to_py_err(py, error),
                     StartError::Guest(ref reason) => terminated(py, reason, e.to_string()),
                     StartError::Spawn(error) => PyRuntimeError::new_err(error.to_string()),
-                })?)
+                })?))
             }
             (other, _) => return Err(PyValueError::new_err(format!("no backend {other:?} (or no guest_path for it)"))),
         };

@@ -152,7 +152,7 @@ def test_native_runtimes_report_no_guest():
         ("exit", "guest_exited", "exited with code 3"),
         ("garbage", "protocol_violation", "wire protocol"),
         ("oversized", "protocol_violation", "exceeds the limit"),
-        ("lane_misuse", "protocol_violation", "a Ready frame"),
+        ("lane_misuse", "protocol_violation", "malformed frame"),
         ("lane_wrong_reply", "protocol_violation", "wire protocol"),
     ],
 )

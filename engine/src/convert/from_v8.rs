@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use super::serialized::{serialize, ReadError, SerializedReader, Validate};
-use crate::config::ConversionLimits;
+use crate::config::{ConversionLimits, NODE_BYTES};
 use crate::error::ConversionError;
 use crate::value::{FunctionHandle, Value};
 
@@ -24,8 +24,6 @@ impl From<ConversionError> for ReadFailure {
     }
 }
 
-/// Fixed cost charged per node so that huge arrays of tiny values are bounded too.
-pub const NODE_BYTES: usize = 8;
 
 pub struct FromV8<'s, 'a> {
     limits: ConversionLimits,

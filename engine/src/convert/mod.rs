@@ -4,6 +4,6 @@ mod from_v8;
 mod serialized;
 mod to_v8;
 
-pub use from_v8::{FromV8, ReadFailure, NODE_BYTES};
-pub use serialized::{Build, ReadError, SerializedReader, Validate, ValueTree};
+pub use from_v8::{FromV8, ReadFailure};
+pub use serialized::{Build, ReadError, SerializedReader, Validate};
 pub use to_v8::to_v8;

@@ -13,12 +13,9 @@
 use std::borrow::Cow;
 use std::convert::Infallible;
 
-use crate::config::{deep, ConversionLimits};
+use crate::config::{deep, ConversionLimits, NODE_BYTES};
 use crate::error::ConversionError;
 use crate::value::Value;
-
-/// Per-node cost, shared with the handle walk.
-use super::from_v8::NODE_BYTES;
 
 /// Why reading stopped.
 pub enum ReadError<E> {
@@ -593,6 +590,23 @@ pub fn serialize<'s>(
     match serializer.write_value(context, value) {
         Some(true) => Some(serializer.release()),
         _ => None,
+    }
+}
+
+impl Value {
+    /// The same value with `Serialized` data built into the tree.
+    pub fn expand(self, limits: ConversionLimits) -> Result<Value, ConversionError> {
+        match self {
+            Value::Serialized(bytes) => match SerializedReader::new(&bytes, limits, 0, &mut ValueTree).read() {
+                Ok(value) => Ok(value),
+                Err(ReadError::Conversion(e)) => Err(e),
+                Err(ReadError::Unsupported | ReadError::Terminated) => {
+                    Err(ConversionError::Unsupported { what: "malformed serialized data".into() })
+                }
+                Err(ReadError::Build(never)) => match never {},
+            },
+            other => Ok(other),
+        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! `Value` → V8. Values arriving here were already bounded by whoever built them (the Python
 //! converter, the wire decoder), so this side only has to be exact.
 
-use crate::bindings;
 use crate::config::ConversionLimits;
 use crate::error::ConversionError;
 use crate::handles::FunctionTable;
+use crate::state::EngineState;
 use crate::value::Value;
 
 /// Recursive on the engine's thread, whose stack is sized for `CEILING_MAX_DEPTH` levels: V8
@@ -76,7 +76,7 @@ pub fn to_v8<'s>(
                 })
             }
         },
-        Value::HostFunction { id, mode } => bindings::host_function(scope, *id, *mode).into(),
+        Value::HostFunction { id, mode } => (EngineState::get(scope).wrap_grant)(scope, *id, *mode).into(),
         Value::Serialized(_) => {
             let tree = value.clone().expand(ConversionLimits { max_depth: ConversionLimits::CEILING_MAX_DEPTH, max_bytes: usize::MAX })?;
             to_v8(scope, &tree, functions)?

@@ -13,7 +13,7 @@ use jscell_host::engine::{
     AsyncCallId, CallMode, ConsoleLevel, EngineError, FunctionHandle, HostFunctionId, JsException, ModuleKey, ModuleKind,
     Request, Response, TerminationReason, Value,
 };
-use jscell_host::wire::{encode, encode_payload, WireFrame};
+use jscell_host::wire::{encode, encode_payload, Start, StartReport, ToGuest, ToParent};
 
 use crate::craft::*;
 use crate::guest::{hang, Carrier, Guest};
@@ -287,7 +287,7 @@ fn amplify_stack_frames(g: &Guest) {
     let run = g.next_run();
     let exception = JsException { name: "Error".into(), message: String::new(), stack: None, frames: Vec::new() };
     let mut payload =
-        encode_payload(&WireFrame::Reply { id: run.id, result: Err(EngineError::JavaScript(exception)) }).expect("encodable");
+        encode_payload(&ToParent::Reply { id: run.id, result: Err(EngineError::JavaScript(exception)) }).expect("encodable");
     payload.pop();
     let count = (g.frame_limit() - 64) / 4;
     payload.extend(varint(count as u64));
@@ -378,7 +378,7 @@ fn amplify_map_entries(g: &Guest) {
 
 /// A handshake reporting millions of sandbox layers.
 fn amplify_layers(g: &Guest) {
-    let mut payload = encode_payload(&WireFrame::Ready { layers: Vec::new() }).expect("encodable");
+    let mut payload = encode_payload(&StartReport::Ready { layers: Vec::new() }).expect("encodable");
     payload.pop();
     let count = (g.frame_limit() - 64) / 2;
     payload.extend(varint(count as u64));
@@ -392,7 +392,7 @@ fn amplify_uncaught_frames(g: &Guest) {
     g.ready();
     g.next_run();
     let exception = JsException { name: "Error".into(), message: String::new(), stack: None, frames: Vec::new() };
-    let mut payload = encode_payload(&WireFrame::Uncaught { exception }).expect("encodable");
+    let mut payload = encode_payload(&ToParent::Uncaught { exception }).expect("encodable");
     payload.pop();
     let count = (g.frame_limit() - 64) / 4;
     payload.extend(varint(count as u64));
@@ -435,8 +435,8 @@ fn amplify_max_functions(g: &Guest) {
     g.serve()
 }
 
-fn host_call(call: u64, function: u32) -> WireFrame {
-    WireFrame::HostCall { call, function: HostFunctionId(function), args: Vec::new() }
+fn host_call(call: u64, function: u32) -> ToParent {
+    ToParent::HostCall { call, function: HostFunctionId(function), args: Vec::new() }
 }
 
 /// Sync host calls on the socket, never reading the replies.
@@ -466,8 +466,8 @@ fn flood_sync_calls_lane(g: &Guest) {
     }
 }
 
-fn async_call(call: u64, function: u32, args: Vec<Value>) -> WireFrame {
-    WireFrame::HostCallAsync { call: AsyncCallId(call), function: HostFunctionId(function), args }
+fn async_call(call: u64, function: u32, args: Vec<Value>) -> ToParent {
+    ToParent::HostCallAsync { call: AsyncCallId(call), function: HostFunctionId(function), args }
 }
 
 /// Async host calls to a handler that takes a minute, without end.
@@ -512,15 +512,15 @@ fn flood_async_completions_unread(g: &Guest) {
 }
 
 fn resolve(g: &Guest, carrier: Carrier, call: u64, specifier: &str) -> Result<String, ()> {
-    let frame = WireFrame::ResolveModule { call, specifier: specifier.into(), referrer: "<eval>".into() };
+    let frame = ToParent::ResolveModule { call, specifier: specifier.into(), referrer: "<eval>".into() };
     match g.call_on(carrier, &frame) {
-        WireFrame::Resolved { result, .. } => result.map_err(drop),
+        ToGuest::Resolved { result, .. } => result.map_err(drop),
         _ => Err(()),
     }
 }
 
 fn load(g: &Guest, carrier: Carrier, url: &str, kind: ModuleKind) {
-    g.send_on(carrier, &WireFrame::LoadModule { key: ModuleKey { url: url.into(), kind } });
+    g.send_on(carrier, &ToParent::LoadModule { key: ModuleKey { url: url.into(), kind } });
     if carrier == Carrier::Lane {
         g.lane_answer();
     }
@@ -572,12 +572,12 @@ fn flood_replies_unknown(g: &Guest) {
     g.ready();
     g.next_run();
     for id in 1_000_000.. {
-        g.send(&WireFrame::Reply { id, result: Ok(Response::Done) });
+        g.send(&ToParent::Reply { id, result: Ok(Response::Done) });
     }
 }
 
-fn console(text: &str) -> WireFrame {
-    WireFrame::Console { level: ConsoleLevel::Debug, message: text.into() }
+fn console(text: &str) -> ToParent {
+    ToParent::Console { level: ConsoleLevel::Debug, message: text.into() }
 }
 
 fn flood_console_socket(g: &Guest) {
@@ -602,7 +602,7 @@ fn flood_uncaught_socket(g: &Guest) {
     g.next_run();
     let exception = JsException { name: "Error".into(), message: "flood".into(), stack: None, frames: Vec::new() };
     loop {
-        g.send(&WireFrame::Uncaught { exception: exception.clone() });
+        g.send(&ToParent::Uncaught { exception: exception.clone() });
     }
 }
 
@@ -610,7 +610,7 @@ fn flood_uncaught_socket(g: &Guest) {
 fn flood_function_handles_in_args(g: &Guest) {
     g.ready();
     let run = g.next_run();
-    let call = WireFrame::HostCall { call: 1, function: HostFunctionId(ECHO), args: vec![max_functions(g)] };
+    let call = ToParent::HostCall { call: 1, function: HostFunctionId(ECHO), args: vec![max_functions(g)] };
     g.call_on(run.carrier, &call);
     g.reply(&run, Ok(Response::Value(Value::Int(1))));
     g.serve()
@@ -618,7 +618,7 @@ fn flood_function_handles_in_args(g: &Guest) {
 
 /// The handshake's answer one byte at a time, far slower than any deadline.
 fn stall_handshake_trickle(g: &Guest) {
-    let ready = encode(&WireFrame::Ready { layers: vec![("x".repeat(10_000), true)] }).expect("encodable");
+    let ready = encode(&StartReport::Ready { layers: vec![("x".repeat(10_000), true)] }).expect("encodable");
     for byte in ready {
         g.send_raw(&[byte]);
         std::thread::sleep(Duration::from_millis(20));
@@ -634,7 +634,7 @@ fn stall_handshake_silent(_g: &Guest) {
 fn stall_frame_trickle_socket(g: &Guest) {
     g.ready();
     let run = g.next_run();
-    let reply = encode(&WireFrame::Reply { id: run.id, result: Ok(Response::Value(Value::String("x".repeat(100_000)))) })
+    let reply = encode(&ToParent::Reply { id: run.id, result: Ok(Response::Value(Value::String("x".repeat(100_000)))) })
         .expect("encodable");
     for byte in reply {
         g.send_raw(&[byte]);
@@ -647,7 +647,7 @@ fn stall_frame_trickle_socket(g: &Guest) {
 fn stall_frame_trickle_lane(g: &Guest) {
     g.ready();
     let run = g.next_run();
-    let payload = encode_payload(&WireFrame::Reply {
+    let payload = encode_payload(&ToParent::Reply {
         id: run.id,
         result: Ok(Response::Value(Value::String("x".repeat(3 * g.lane.capacity())))),
     })
@@ -724,7 +724,7 @@ fn stall_lane_second_chunk(g: &Guest) {
 
 /// Never read the socket, where the parent writes a large request.
 fn stall_socket_unread(g: &Guest) {
-    g.send(&WireFrame::Ready { layers: Vec::new() });
+    g.send(&StartReport::Ready { layers: Vec::new() });
     hang()
 }
 
@@ -799,7 +799,7 @@ fn bypass_load_other_kind(g: &Guest) {
     load(g, run.carrier, &url, ModuleKind::Json);
     let deadline = Instant::now() + Duration::from_secs(5);
     while Instant::now() < deadline {
-        if let Some(WireFrame::ModuleSource { result, .. }) = g.socket_frame(Duration::from_millis(50)) {
+        if let Some(ToGuest::ModuleSource { result, .. }) = g.socket_frame(Duration::from_millis(50)) {
             let answer = Value::String(result.unwrap_or_else(|error| error.message));
             g.reply(&run, Ok(Response::Value(answer)));
             g.serve()
@@ -821,7 +821,7 @@ fn call_and_report(g: &Guest, function: u32) {
     g.ready();
     let run = g.next_run();
     let answer = match g.call_on(run.carrier, &host_call(1, function)) {
-        WireFrame::HostReply { result: Err(error), .. } => Value::String(error.message),
+        ToGuest::HostReply { result: Err(error), .. } => Value::String(error.message),
         _ => Value::Null,
     };
     g.reply(&run, Ok(Response::Value(answer)));
@@ -854,7 +854,7 @@ fn bypass_forged_heap_limit(g: &Guest) {
 
 fn release(g: &Guest, carrier: Carrier, grants: Vec<u32>) {
     let grants = grants.into_iter().map(HostFunctionId).collect();
-    g.send_on(carrier, &WireFrame::GrantsReleased { grants });
+    g.send_on(carrier, &ToParent::GrantsReleased { grants });
     if carrier == Carrier::Lane {
         g.lane_answer();
     }
@@ -887,7 +887,7 @@ fn bypass_release_twice(g: &Guest) {
 fn amplify_grant_releases(g: &Guest) {
     g.ready();
     let run = g.next_run();
-    let mut payload = encode_payload(&WireFrame::GrantsReleased { grants: Vec::new() }).expect("encodable");
+    let mut payload = encode_payload(&ToParent::GrantsReleased { grants: Vec::new() }).expect("encodable");
     payload.pop();
     let count = g.frame_limit() - 64;
     payload.extend(varint(count as u64));
@@ -899,7 +899,7 @@ fn amplify_grant_releases(g: &Guest) {
 fn protocol_parent_frame(g: &Guest) {
     g.ready();
     g.next_run();
-    g.send(&WireFrame::Start { config: g.config.clone() });
+    g.send(&Start { config: g.config.clone() });
     hang()
 }
 
@@ -923,7 +923,7 @@ fn protocol_reply_twice(g: &Guest) {
 fn protocol_lane_reply_on_socket(g: &Guest) {
     g.ready();
     let run = g.next_run();
-    g.send(&WireFrame::Reply { id: run.id, result: Ok(Response::Value(Value::Int(1))) });
+    g.send(&ToParent::Reply { id: run.id, result: Ok(Response::Value(Value::Int(1))) });
     hang()
 }
 
@@ -938,7 +938,7 @@ fn protocol_garbage(g: &Guest) {
 fn protocol_truncated_then_closed(g: &Guest) {
     g.ready();
     let run = g.next_run();
-    let reply = encode(&WireFrame::Reply { id: run.id, result: Ok(Response::Value(Value::String("x".repeat(100)))) })
+    let reply = encode(&ToParent::Reply { id: run.id, result: Ok(Response::Value(Value::String("x".repeat(100)))) })
         .expect("encodable");
     g.send_raw(&reply[..reply.len() / 2]);
     g.shut_socket();
@@ -966,7 +966,7 @@ fn protocol_unknown_value_tag(g: &Guest) {
 fn protocol_trailing_bytes(g: &Guest) {
     g.ready();
     let run = g.next_run();
-    let mut payload = encode_payload(&WireFrame::Reply { id: run.id, result: Ok(Response::Value(Value::Int(1))) }).expect("encodable");
+    let mut payload = encode_payload(&ToParent::Reply { id: run.id, result: Ok(Response::Value(Value::Int(1))) }).expect("encodable");
     payload.push(0);
     g.payload_on(run.carrier, &payload);
     hang()

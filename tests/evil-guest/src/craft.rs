@@ -3,7 +3,7 @@
 //! collide under FxHash.
 
 use jscell_host::engine::{HostFunctionId, Response, Value};
-use jscell_host::wire::{encode_payload, WireFrame};
+use jscell_host::wire::{encode_payload, ToParent};
 
 /// A bincode varint (the wire's integer encoding).
 pub fn varint(n: u64) -> Vec<u8> {
@@ -17,7 +17,7 @@ pub fn tag(value: &Value) -> u8 {
 
 /// A `Reply` to `id` whose value is `value_bytes`, raw: the value is the frame's last field.
 pub fn reply_with_value(id: u64, value_bytes: &[u8]) -> Vec<u8> {
-    let mut payload = encode_payload(&WireFrame::Reply { id, result: Ok(Response::Value(Value::Undefined)) }).expect("encodable");
+    let mut payload = encode_payload(&ToParent::Reply { id, result: Ok(Response::Value(Value::Undefined)) }).expect("encodable");
     payload.pop();
     payload.extend_from_slice(value_bytes);
     payload
@@ -25,7 +25,7 @@ pub fn reply_with_value(id: u64, value_bytes: &[u8]) -> Vec<u8> {
 
 /// A `HostCall` whose argument list is `args_bytes` (its length, then the values), raw.
 pub fn host_call_with_args(call: u64, function: u32, args_bytes: &[u8]) -> Vec<u8> {
-    let frame = WireFrame::HostCall { call, function: HostFunctionId(function), args: Vec::new() };
+    let frame = ToParent::HostCall { call, function: HostFunctionId(function), args: Vec::new() };
     let mut payload = encode_payload(&frame).expect("encodable");
     payload.pop();
     payload.extend_from_slice(args_bytes);
@@ -166,8 +166,8 @@ mod tests {
     fn crafted_replies_decode_as_the_frames_they_imitate() {
         let limit = jscell_host::wire::FrameLimit::new(1 << 20);
         let payload = reply_with_value(7, &repeated(tag(&Value::Null), 3));
-        let frame = jscell_host::wire::decode_payload(&payload, limit).unwrap();
+        let frame: ToParent = jscell_host::wire::decode_payload(&payload, limit).unwrap();
         let expected = Value::Array(vec![Value::Null; 3]);
-        assert_eq!(frame, WireFrame::Reply { id: 7, result: Ok(Response::Value(expected)) });
+        assert_eq!(frame, ToParent::Reply { id: 7, result: Ok(Response::Value(expected)) });
     }
 }

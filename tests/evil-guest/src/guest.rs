@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use jscell_host::engine::{EngineConfig, EngineError, EngineStats, Request, Response, Value};
 use jscell_host::lane::{Lane, Side};
-use jscell_host::wire::{encode, encode_payload, FrameLimit, FrameReader, WireFrame, MAX_FRAME_BYTES};
+use serde::Serialize;
+
+use jscell_host::wire::{encode, encode_payload, FrameLimit, FrameReader, Prepare, Start, StartReport, ToGuest, ToParent, MAX_FRAME_BYTES};
 
 /// Which carrier a request came on, so its answer goes back the same way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,9 +38,9 @@ fn never() -> bool {
 pub struct Guest {
     pub config: EngineConfig,
     socket: UnixStream,
-    frames: Receiver<WireFrame>,
+    frames: Receiver<ToGuest>,
     /// The socket's reader until `listen` starts it: an attack may keep the socket unread.
-    listener: Mutex<Option<(FrameReader<UnixStream>, mpsc::Sender<WireFrame>)>>,
+    listener: Mutex<Option<(FrameReader<UnixStream>, mpsc::Sender<ToGuest>)>>,
     /// While cleared, the socket reader stops reading and the parent's writes back up.
     reading: Arc<AtomicBool>,
     /// Set when the guest shuts its own socket: its end of the wire is then no reason to exit.
@@ -52,10 +54,10 @@ impl Guest {
     /// lane's region as stdout. Returns once `Start` is read, before answering it.
     pub fn connect(socket: UnixStream, lane_fd: OwnedFd) -> Guest {
         let mut reader = FrameReader::new(socket.try_clone().expect("clone the wire"), FrameLimit::new(MAX_FRAME_BYTES));
-        let Ok(WireFrame::Prepare { .. }) = reader.read() else { std::process::exit(2) };
+        let Ok(Prepare { .. }) = reader.read::<Prepare>() else { std::process::exit(2) };
         let raw = RawLane::map(&lane_fd);
         let lane = Arc::new(Lane::open(lane_fd).expect("map the lane"));
-        let Ok(WireFrame::Start { config }) = reader.read() else { std::process::exit(2) };
+        let Ok(Start { config }) = reader.read::<Start>() else { std::process::exit(2) };
         let (sender, frames) = mpsc::channel();
         let listener = Mutex::new(Some((reader, sender)));
         let (reading, shut) = (Arc::new(AtomicBool::new(true)), Arc::new(AtomicBool::new(false)));
@@ -64,7 +66,7 @@ impl Guest {
 
     /// Start reading the socket (once), passing frames to `frames`.
     fn listen(&self) {
-        let Some((mut reader, sender)) = self.listener.lock().unwrap().take() else { return };
+        let Some((mut reader, sender)) = self.listener.lock().expect("the listener lock").take() else { return };
         let (reading, shut, bell) = (self.reading.clone(), self.shut.clone(), self.lane.clone());
         std::thread::spawn(move || loop {
             while !reading.load(SeqCst) {
@@ -95,12 +97,12 @@ impl Guest {
 
     /// Answer the handshake and start reading the socket.
     pub fn ready(&self) {
-        self.send(&WireFrame::Ready { layers: Vec::new() });
+        self.send(&StartReport::Ready { layers: Vec::new() });
         self.listen();
     }
 
     /// Send a frame on the socket.
-    pub fn send(&self, frame: &WireFrame) {
+    pub fn send(&self, frame: &impl Serialize) {
         self.send_raw(&encode(frame).expect("encodable"));
     }
 
@@ -126,12 +128,12 @@ impl Guest {
         }
     }
 
-    pub fn lane_send(&self, frame: &WireFrame) {
+    pub fn lane_send(&self, frame: &impl Serialize) {
         self.lane_payload(&encode_payload(frame).expect("encodable"));
     }
 
     /// Wait for the parent's answer on the lane.
-    pub fn lane_answer(&self) -> WireFrame {
+    pub fn lane_answer(&self) -> ToGuest {
         self.lane.await_turn(Side::Guest, &never).expect("never abandoned");
         self.lane.receive(Side::Guest, FrameLimit::new(MAX_FRAME_BYTES), &never).unwrap_or_else(|_| hang())
     }
@@ -152,7 +154,7 @@ impl Guest {
     }
 
     /// The next frame from the socket (replies included), waiting at most `timeout`.
-    pub fn socket_frame(&self, timeout: Duration) -> Option<WireFrame> {
+    pub fn socket_frame(&self, timeout: Duration) -> Option<ToGuest> {
         match self.frames.recv_timeout(timeout) {
             Ok(frame) => Some(frame),
             Err(RecvTimeoutError::Timeout) => None,
@@ -165,11 +167,11 @@ impl Guest {
         loop {
             if self.lane.holds(Side::Guest) {
                 match self.lane.receive(Side::Guest, FrameLimit::new(MAX_FRAME_BYTES), &never) {
-                    Ok(WireFrame::Request { id, request }) => return Incoming { carrier: Carrier::Lane, id, request },
+                    Ok(ToGuest::Request { id, request }) => return Incoming { carrier: Carrier::Lane, id, request },
                     _ => hang(),
                 }
             }
-            if let Some(WireFrame::Request { id, request }) = self.socket_frame(Duration::from_millis(2)) {
+            if let Some(ToGuest::Request { id, request }) = self.socket_frame(Duration::from_millis(2)) {
                 return Incoming { carrier: Carrier::Socket, id, request };
             }
         }
@@ -187,7 +189,7 @@ impl Guest {
     }
 
     /// Send `frame` the way `to` came: the lane or the socket.
-    pub fn send_on(&self, carrier: Carrier, frame: &WireFrame) {
+    pub fn send_on(&self, carrier: Carrier, frame: &impl Serialize) {
         match carrier {
             Carrier::Lane => self.lane_send(frame),
             Carrier::Socket => self.send(frame),
@@ -203,13 +205,13 @@ impl Guest {
     }
 
     /// Send a frame that wants an answer and return the answer, on `carrier`.
-    pub fn call_on(&self, carrier: Carrier, frame: &WireFrame) -> WireFrame {
+    pub fn call_on(&self, carrier: Carrier, frame: &impl Serialize) -> ToGuest {
         self.send_on(carrier, frame);
         match carrier {
             Carrier::Lane => self.lane_answer(),
             Carrier::Socket => loop {
                 match self.socket_frame(Duration::from_secs(3600)) {
-                    Some(frame @ (WireFrame::HostReply { .. } | WireFrame::Resolved { .. })) => return frame,
+                    Some(frame @ (ToGuest::HostReply { .. } | ToGuest::Resolved { .. })) => return frame,
                     _ => continue,
                 }
             },
@@ -217,7 +219,7 @@ impl Guest {
     }
 
     pub fn reply(&self, to: &Incoming, result: Result<Response, EngineError>) {
-        self.send_on(to.carrier, &WireFrame::Reply { id: to.id, result });
+        self.send_on(to.carrier, &ToParent::Reply { id: to.id, result });
     }
 
     /// What an honest guest with nothing to run would answer.
@@ -263,6 +265,7 @@ const BUFFER: usize = 4096;
 
 impl RawLane {
     fn map(fd: &OwnedFd) -> RawLane {
+        // SAFETY: `stat` is plain data, valid all zero.
         let mut stat: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: plain system calls on the lane's descriptor; a second mapping of its region.
         let base = unsafe {

@@ -11,7 +11,7 @@ use jscell_host::engine::{
     AsyncCallId, ConsoleLevel, ConversionLimits, EngineError, FunctionHandle, HostFunctionId, JsException, ModuleKey,
     ModuleKind, Response, StackFrame, Value,
 };
-use jscell_host::wire::WireFrame;
+use jscell_host::wire::{encode_payload, StartReport, ToParent};
 
 /// The runtime limits every target decodes under: small, so the limits are reached.
 pub const LIMITS: ConversionLimits = ConversionLimits { max_depth: 64, max_bytes: 64 << 10 };
@@ -32,11 +32,13 @@ unsafe impl GlobalAlloc for Bounded {
         if LIVE.fetch_add(layout.size(), Ordering::Relaxed) + layout.size() > MAX_LIVE {
             std::process::abort();
         }
+        // SAFETY: the caller's contract for this call, passed on unchanged.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size(), Ordering::Relaxed);
+        // SAFETY: the caller's contract for this call, passed on unchanged.
         unsafe { System.dealloc(pointer, layout) }
     }
 
@@ -47,6 +49,7 @@ unsafe impl GlobalAlloc for Bounded {
         if size < layout.size() {
             LIVE.fetch_sub(layout.size() - size, Ordering::Relaxed);
         }
+        // SAFETY: the caller's contract for this call, passed on unchanged.
         unsafe { System.realloc(pointer, layout, size) }
     }
 }
@@ -66,8 +69,8 @@ pub fn serialized_samples() -> Vec<Vec<u8>> {
     ]
 }
 
-/// Frames an honest guest sends, one of each kind the parent decodes.
-pub fn guest_frames() -> Vec<WireFrame> {
+/// Frames an honest guest sends, encoded: one of each kind the parent decodes.
+pub fn guest_frames() -> Vec<Vec<u8>> {
     let exception = JsException {
         name: "TypeError".into(),
         message: "x is not a function".into(),
@@ -83,21 +86,22 @@ pub fn guest_frames() -> Vec<WireFrame> {
         ("f".into(), Value::Function(FunctionHandle(7))),
     ]);
     let mut frames = vec![
-        WireFrame::Ready { layers: vec![("seccomp".into(), true)] },
-        WireFrame::Reply { id: 1, result: Ok(Response::Value(tree.clone())) },
-        WireFrame::Reply { id: 2, result: Err(EngineError::JavaScript(exception.clone())) },
-        WireFrame::HostCall { call: 1, function: HostFunctionId(0), args: vec![tree, Value::String("é".into())] },
-        WireFrame::HostCallAsync { call: AsyncCallId(3), function: HostFunctionId(1), args: vec![Value::Int(4)] },
-        WireFrame::ResolveModule { call: 2, specifier: "./a.js".into(), referrer: "<eval>".into() },
-        WireFrame::LoadModule { key: ModuleKey { url: "file:///a.js".into(), kind: ModuleKind::Json } },
-        WireFrame::Console { level: ConsoleLevel::Warn, message: "careful".into() },
-        WireFrame::Uncaught { exception },
-        WireFrame::GrantsReleased { grants: vec![HostFunctionId(2), HostFunctionId(3)] },
+        ToParent::Reply { id: 1, result: Ok(Response::Value(tree.clone())) },
+        ToParent::Reply { id: 2, result: Err(EngineError::JavaScript(exception.clone())) },
+        ToParent::HostCall { call: 1, function: HostFunctionId(0), args: vec![tree, Value::String("é".into())] },
+        ToParent::HostCallAsync { call: AsyncCallId(3), function: HostFunctionId(1), args: vec![Value::Int(4)] },
+        ToParent::ResolveModule { call: 2, specifier: "./a.js".into(), referrer: "<eval>".into() },
+        ToParent::LoadModule { key: ModuleKey { url: "file:///a.js".into(), kind: ModuleKind::Json } },
+        ToParent::Console { level: ConsoleLevel::Warn, message: "careful".into() },
+        ToParent::Uncaught { exception },
+        ToParent::GrantsReleased { grants: vec![HostFunctionId(2), HostFunctionId(3)] },
     ];
     for serialized in serialized_samples() {
-        frames.push(WireFrame::Reply { id: 3, result: Ok(Response::Value(Value::Serialized(serialized))) });
+        frames.push(ToParent::Reply { id: 3, result: Ok(Response::Value(Value::Serialized(serialized))) });
     }
-    frames
+    let mut encoded: Vec<Vec<u8>> = frames.iter().map(|frame| encode_payload(frame).expect("encodable")).collect();
+    encoded.push(encode_payload(&StartReport::Ready { layers: vec![("seccomp".into(), true)] }).expect("encodable"));
+    encoded
 }
 
 /// `jscell-fuzz-target --seeds DIR` writes the target's starting inputs into DIR and exits;

@@ -4,15 +4,15 @@
 
 use jscell_fuzz::{guest_frames, write_seeds_if_asked, Bounded, LIMITS, MAX_INPUT};
 use jscell_host::lane::{Lane, Side};
-use jscell_host::wire::{decode_from_guest, encode_payload, FrameLimit};
+use jscell_host::wire::{decode_from_guest, FrameLimit, ToParent};
 
 #[global_allocator]
 static ALLOCATOR: Bounded = Bounded;
 
 fn main() {
     write_seeds_if_asked(|| {
-        let payloads = guest_frames().iter().map(|frame| encode_payload(frame).expect("encodable")).collect::<Vec<_>>();
-        payloads.into_iter().map(|payload| [&(payload.len() as u64).to_le_bytes()[..], &(payload.len() as u64).to_le_bytes(), &payload].concat()).collect()
+        let lengths = |payload: &Vec<u8>| [(payload.len() as u64).to_le_bytes(), (payload.len() as u64).to_le_bytes()].concat();
+        guest_frames().into_iter().map(|payload| [lengths(&payload), payload].concat()).collect()
     });
     let (lane, _fd) = Lane::create(64 << 10).expect("a lane");
     let limit = FrameLimit::new(MAX_INPUT);
@@ -23,7 +23,7 @@ fn main() {
         lane.forge_chunk(Side::Guest, total, chunk, bytes);
         // A chunk that claims more is to follow is abandoned at once: no guest sends it.
         if let Ok(payload) = lane.receive_payload(Side::Parent, limit, &|| true) {
-            let _ = decode_from_guest(&payload, limit, LIMITS);
+            let _ = decode_from_guest::<ToParent>(&payload, limit, LIMITS);
         }
     });
 }

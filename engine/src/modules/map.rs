@@ -1,67 +1,17 @@
-//! ES modules. Every resolution and every source comes from the `Host`; this module keeps the
-//! per-runtime module map (each module instantiated once) and drives graph loads: a load
-//! fetches its root and, transitively, every import not yet compiled, then is finished by the
-//! engine (instantiate, evaluate, answer). Fetches complete through the inbox, so a host may
-//! answer later from any thread (async loaders).
+//! The module map and graph loads. This keeps the per-runtime module map (each module
+//! instantiated once) and drives graph loads: a load fetches its root and, transitively, every
+//! import not yet compiled, then is finished by the engine (instantiate, evaluate, answer).
+//! Fetches complete through the inbox, so a host may answer later from any thread.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-
-use crate::error::{EngineError, HostError};
+use crate::error::EngineError;
 use crate::host::Host;
-use crate::inbox::{CompletionSink, Inbound, InboxSender, Reply, RequestId, Wait};
+use crate::inbox::{InboxSender, Reply, RequestId, Wait};
+use crate::modules::key::{ModuleKey, ModuleKind};
+use crate::replies::ModuleReply;
 use crate::window::MAX_PENDING_MODULE_LOADS;
-
-/// JS source or JSON data: the same URL may be imported as both, as two modules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ModuleKind {
-    JavaScript,
-    Json,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ModuleKey {
-    pub url: String,
-    pub kind: ModuleKind,
-}
-
-/// The pending half of a module fetch; resolving it from any thread wakes the engine.
-pub struct ModuleReply {
-    key: Option<ModuleKey>,
-    inbox: CompletionSink,
-}
-
-impl ModuleReply {
-    /// A reply delivered to `sink` as `Inbound::ModuleSource`.
-    pub fn new(key: ModuleKey, sink: impl Into<CompletionSink>) -> Self {
-        ModuleReply { key: Some(key), inbox: sink.into() }
-    }
-
-    pub fn key(&self) -> &ModuleKey {
-        self.key.as_ref().expect("answered once")
-    }
-
-    pub fn url(&self) -> &str {
-        &self.key().url
-    }
-
-    pub fn resolve(mut self, result: Result<String, HostError>) {
-        if let Some(key) = self.key.take() {
-            self.inbox.send(Inbound::ModuleSource { key, result });
-        }
-    }
-}
-
-impl Drop for ModuleReply {
-    fn drop(&mut self) {
-        if let Some(key) = self.key.take() {
-            let result = Err(HostError::error(format!("the module loader gave no source for '{}'", key.url)));
-            self.inbox.send(Inbound::ModuleSource { key, result });
-        }
-    }
-}
 
 /// Who waits for a graph load.
 pub enum LoadDone {
@@ -77,6 +27,13 @@ pub struct GraphLoad {
     visited: HashSet<ModuleKey>,
     pub failed: Option<EngineError>,
     pub done: LoadDone,
+}
+
+/// A module just compiled: its handle, its identity hash, and where each import resolved to.
+pub struct NewModule {
+    pub module: v8::Global<v8::Module>,
+    pub identity: i32,
+    pub imports: Vec<(String, ModuleKey)>,
 }
 
 /// A compiled module and where each of its imports resolved to.
@@ -220,16 +177,8 @@ impl ModuleMap {
     }
 
     /// `key` compiled: record it and continue every load that waited for it.
-    pub fn compiled(
-        &mut self,
-        host: &dyn Host,
-        inbox: &InboxSender,
-        key: ModuleKey,
-        module: v8::Global<v8::Module>,
-        identity: i32,
-        imports: Vec<(String, ModuleKey)>,
-        waiters: Vec<u64>,
-    ) {
+    pub fn compiled(&mut self, host: &dyn Host, inbox: &InboxSender, key: ModuleKey, new: NewModule, waiters: Vec<u64>) {
+        let NewModule { module, identity, imports } = new;
         let children: Vec<ModuleKey> = imports.iter().map(|(_, child)| child.clone()).collect();
         self.by_identity.entry(identity).or_default().push((module.clone(), key.clone()));
         self.compiled.insert(key, Compiled { module, imports });
@@ -267,28 +216,4 @@ impl ModuleMap {
         let compiled = self.compiled.get(referrer)?;
         compiled.imports.iter().find(|(s, key)| s == specifier && key.kind == kind).map(|(_, key)| key)
     }
-}
-
-/// The kind an import's attributes ask for (`with { type: "json" }`), or why they can't be met.
-pub fn requested_kind(
-    scope: &mut v8::PinScope<'_, '_>,
-    attributes: v8::Local<'_, v8::FixedArray>,
-    entry_size: usize,
-) -> Result<ModuleKind, HostError> {
-    let mut kind = ModuleKind::JavaScript;
-    let mut index = 0;
-    while index + 1 < attributes.length() {
-        let key = attributes.get(scope, index).and_then(|k| v8::Local::<v8::Value>::try_from(k).ok());
-        let value = attributes.get(scope, index + 1).and_then(|v| v8::Local::<v8::Value>::try_from(v).ok());
-        if let (Some(key), Some(value)) = (key, value) {
-            let (key, value) = (key.to_rust_string_lossy(scope), value.to_rust_string_lossy(scope));
-            match (key.as_str(), value.as_str()) {
-                ("type", "json") => kind = ModuleKind::Json,
-                ("type", other) => return Err(HostError::type_error(format!("unsupported module type '{other}'"))),
-                (other, _) => return Err(HostError::type_error(format!("unsupported import attribute '{other}'"))),
-            }
-        }
-        index += entry_size;
-    }
-    Ok(kind)
 }

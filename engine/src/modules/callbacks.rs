@@ -3,7 +3,8 @@
 
 use crate::error::{EngineError, HostError};
 use crate::exception;
-use crate::modules::{requested_kind, LoadDone, ModuleKey, ModuleKind};
+use crate::modules::key::{requested_kind, ModuleKey, ModuleKind};
+use crate::modules::map::LoadDone;
 use crate::state::EngineState;
 
 /// Module requests carry their import attributes as (key, value, location) triples.

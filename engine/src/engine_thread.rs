@@ -1,0 +1,67 @@
+//! How every backend runs an engine: on a thread of its own, with the stack its conversions
+//! need, started and then served until closed. A panic in the engine costs its runtime (it is
+//! terminated naming the panic), never the process the thread runs in.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use crate::config::{EngineConfig, ENGINE_THREAD_STACK};
+use crate::engine::{Engine, EngineHandle};
+use crate::error::{EngineError, TerminationReason};
+use crate::host::Host;
+use crate::inbox::Waiter;
+use crate::sync::panic_message;
+
+/// Wraps the whole life of the engine thread, so an embedder can set up per-thread state once
+/// (the Python layer keeps the thread registered with the interpreter instead of registering
+/// it again for every handler call).
+pub type EngineThreadWrapper = fn(&mut (dyn FnMut() + Send));
+
+/// A wrapper that adds nothing.
+pub fn unwrapped(run: &mut (dyn FnMut() + Send)) {
+    run()
+}
+
+/// Start an engine on a new thread called `name`, waiting for its messages through `waiter`.
+/// Returns once the isolate exists and `config.bootstrap` has run, or why that failed.
+pub fn start_engine_thread<W: Waiter + Send + 'static>(
+    name: &str,
+    config: EngineConfig,
+    host: Box<dyn Host>,
+    waiter: W,
+    wrap: EngineThreadWrapper,
+) -> Result<(EngineHandle, JoinHandle<()>), EngineError> {
+    let (started_tx, started_rx) = mpsc::sync_channel(1);
+    let mut start = Some((config, host, waiter, started_tx));
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .stack_size(ENGINE_THREAD_STACK)
+        .spawn(move || {
+            wrap(&mut || {
+                let Some((config, host, waiter, started_tx)) = start.take() else { return };
+                match Engine::new(&config, host) {
+                    Ok((engine, handle)) => {
+                        if started_tx.send(Ok(handle.clone())).is_ok() {
+                            let run = std::panic::AssertUnwindSafe(|| engine.run_with(waiter));
+                            if let Err(panic) = std::panic::catch_unwind(run) {
+                                let reason = format!("the engine thread panicked: {}", panic_message(&*panic));
+                                handle.terminate(TerminationReason::InternalError(reason));
+                            }
+                        }
+                    }
+                    Err(error) => drop(started_tx.send(Err(error))),
+                }
+            })
+        })
+        .map_err(|e| EngineError::Terminated(TerminationReason::InternalError(format!("cannot start a thread: {e}"))))?;
+    let started = started_rx.recv().unwrap_or_else(|_| {
+        Err(EngineError::Terminated(TerminationReason::InternalError("the engine thread died while starting".into())))
+    });
+    match started {
+        Ok(handle) => Ok((handle, thread)),
+        Err(error) => {
+            let _ = thread.join();
+            Err(error)
+        }
+    }
+}
