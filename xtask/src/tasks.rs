@@ -60,6 +60,13 @@ pub fn test() -> Result<(), String> {
             ])
             .current_dir(root()),
     );
+    // The workspace's lints (Cargo.toml) with warnings denied. The fuzz targets build only under
+    // `cargo afl`, which the fuzz run below does.
+    let lints = cmd::run(
+        Command::new(cargo())
+            .args(["clippy", "--release", "--workspace", "--exclude", "jscell-fuzz", "--all-targets", "--", "-D", "warnings"])
+            .current_dir(root()),
+    );
     // The hardened tests attack the sandbox from inside a guest built with a fault hook, and
     // the parent from a guest that speaks the protocols as a compromised one would.
     let faulty = cmd::run(
@@ -95,9 +102,9 @@ pub fn test() -> Result<(), String> {
                 .current_dir(root().join("python")),
         )
     });
-    match (rust, faulty, fuzzing, python, types) {
-        (Ok(()), Ok(()), Ok(()), Ok(()), Ok(())) => Ok(()),
-        (rust, faulty, fuzzing, python, types) => Err([rust.err(), faulty.err(), fuzzing.err(), python.err(), types.err()]
+    match (rust, lints, faulty, fuzzing, python, types) {
+        (Ok(()), Ok(()), Ok(()), Ok(()), Ok(()), Ok(())) => Ok(()),
+        (rust, lints, faulty, fuzzing, python, types) => Err([rust.err(), lints.err(), faulty.err(), fuzzing.err(), python.err(), types.err()]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
