@@ -71,21 +71,7 @@ class Runtime:
         elif not isinstance(config, RuntimeConfig):
             raise TypeError(f"config must be a RuntimeConfig or None, not {type(config).__name__}")
         self._config = config
-        self._core = _jscell.RuntimeCore(
-            backend=config.backend,
-            max_heap_size=config.max_heap_size,
-            initial_heap_size=config.initial_heap_size,
-            bootstrap=config.bootstrap,
-            enable_console=config.enable_console,
-            max_serialization_depth=config.max_serialization_depth,
-            max_serialization_bytes=config.max_serialization_bytes,
-            default_timeout=config.timeout,
-            module_root=config.module_root,
-            guest_path=config.guest_path,
-            max_process_memory=config.max_process_memory,
-            jitless=config.jitless,
-            warm_guests=config.warm_guests,
-        )
+        self._core = _jscell.RuntimeCore(config)
         self._op_names: dict[str, int] = {}
         _open_runtimes.add(self)
 
