@@ -11,6 +11,8 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::calls;
+use crate::convert::{self, FromPython};
 use crate::errors::{terminated, to_py_err};
 use crate::handlers::{self, LoggingSink};
 use crate::shared::RuntimeShared;
@@ -98,25 +100,25 @@ impl RuntimeCore {
     #[pyo3(signature = (code, timeout))]
     fn eval<'py>(&self, py: Python<'py>, code: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let request = Request::Eval { source: code, timeout: self.shared.timeout(timeout), wait: self.shared.wait(true) };
-        self.shared.value_blocking(py, request)
+        calls::value_blocking(py, &self.shared, request)
     }
 
     #[pyo3(signature = (code, timeout))]
     fn eval_async<'py>(&self, py: Python<'py>, code: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let request = Request::Eval { source: code, timeout: self.shared.timeout(timeout), wait: self.shared.wait(false) };
-        self.shared.value_async(py, request)
+        calls::value_async(py, &self.shared, request)
     }
 
     #[pyo3(signature = (specifier, timeout))]
     fn eval_module<'py>(&self, py: Python<'py>, specifier: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let request = Request::EvalModule { specifier, timeout: self.shared.timeout(timeout), wait: self.shared.wait(true) };
-        self.shared.value_blocking(py, request)
+        calls::value_blocking(py, &self.shared, request)
     }
 
     #[pyo3(signature = (specifier, timeout))]
     fn eval_module_async<'py>(&self, py: Python<'py>, specifier: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let request = Request::EvalModule { specifier, timeout: self.shared.timeout(timeout), wait: self.shared.wait(false) };
-        self.shared.value_async(py, request)
+        calls::value_async(py, &self.shared, request)
     }
 
     fn add_static_module(&self, py: Python<'_>, name: String, source: String) -> PyResult<()> {
@@ -143,14 +145,14 @@ impl RuntimeCore {
     fn register_op(&self, py: Python<'_>, name: String, handler: Py<PyAny>, is_async: bool) -> PyResult<u32> {
         self.shared.check_thread()?;
         self.shared.check_open(py)?;
-        Ok(handlers::grant(py, &self.shared, name, handler, is_async, Lifetime::Runtime).0)
+        Ok(convert::grant(py, &self.shared, name, handler, is_async, Lifetime::Runtime).0)
     }
 
     /// `globalThis[name] = value`, callables inside `value` granted as host functions.
     fn bind(&self, py: Python<'_>, name: String, value: Bound<'_, PyAny>) -> PyResult<()> {
         self.shared.check_thread()?;
         self.shared.check_open(py)?;
-        let value = self.shared.from_python().convert(py, &value)?;
+        let value = FromPython::new(&self.shared).convert(py, &value)?;
         self.shared.request_blocking(py, Request::SetGlobal { name, value })?;
         Ok(())
     }
