@@ -7,7 +7,7 @@
 """
 
 from . import bounds
-from ._config import BACKENDS, RuntimeConfig
+from ._config import BACKENDS, Backend, RuntimeConfig
 from ._default import bind_function, bind_object, eval, eval_async, get_default_runtime
 from ._errors import (
     ExecutionTimeout,
@@ -18,14 +18,16 @@ from ._errors import (
     TerminationReason,
 )
 from ._jscell import JsFunction
-from ._runtime import Runtime
+from ._runtime import OpMode, Runtime
 from ._values import RuntimeStats, UndefinedType, undefined
 
 __all__ = [
     "BACKENDS",
+    "Backend",
     "ExecutionTimeout",
     "JavaScriptError",
     "JsFunction",
+    "OpMode",
     "Runtime",
     "RuntimeConfig",
     "RuntimeStats",

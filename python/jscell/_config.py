@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 from ._jscell import MAX_WARM_GUESTS, process_memory_floor
 
-BACKENDS = ("native", "hardened")
+Backend = Literal["native", "hardened"]
+"""The name of a backend: ``RuntimeConfig(backend=...)``."""
+
+BACKENDS: tuple[Backend, ...] = get_args(Backend)
 """Backends this build provides."""
+
+Timeout = float | int | datetime.timedelta | None
+"""A timeout as callers may give it: seconds, a ``timedelta``, or None for none."""
 
 GUEST_BINARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "jscell-guest")
 """The hardened backend's guest process, shipped inside this package."""
@@ -20,7 +28,7 @@ DEFAULT_MAX_SERIALIZATION_BYTES = 128 << 20
 MIN_HEAP_SIZE = 8 << 20
 
 
-def seconds(value: float | int | datetime.timedelta | None, field: str = "timeout") -> float | None:
+def seconds(value: Timeout, field: str = "timeout") -> float | None:
     """A timeout as seconds: ``None``, a positive int/float, or a ``timedelta``."""
     if value is None:
         return None
@@ -31,6 +39,17 @@ def seconds(value: float | int | datetime.timedelta | None, field: str = "timeou
     if not value > 0 or value == float("inf"):
         raise ValueError(f"{field} must be a positive, finite number of seconds, got {value!r}")
     return float(value)
+
+
+def _backend(value: object) -> Backend:
+    if value is None:
+        value = os.environ.get("JSCELL_BACKEND") or "native"
+    if not isinstance(value, str):
+        raise TypeError(f"backend must be a str, not {type(value).__name__}")
+    for backend in BACKENDS:
+        if value == backend:
+            return backend
+    raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {value!r}")
 
 
 def _size(value: Any, field: str, minimum: int = 1) -> int | None:
@@ -80,115 +99,101 @@ def _directory(value: Any, field: str) -> str | None:
     return path
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, init=False)
 class RuntimeConfig:
     """Options for a :class:`jscell.Runtime`. Every argument is keyword-only and readable back as
-    a property; an invalid value raises ``TypeError``/``ValueError`` naming the field."""
+    an attribute; an invalid value raises ``TypeError``/``ValueError`` naming the field.
 
-    __slots__ = (
-        "_backend",
-        "_max_heap_size",
-        "_initial_heap_size",
-        "_bootstrap",
-        "_timeout",
-        "_enable_console",
-        "_max_serialization_depth",
-        "_max_serialization_bytes",
-        "_module_root",
-        "_guest_path",
-        "_max_process_memory",
-        "_jitless",
-        "_warm_guests",
-    )
+    The constructor takes wider types than it stores (a ``timedelta`` timeout, ``os.PathLike``
+    paths, ``backend=None`` for the environment's choice), hence its own ``__init__``."""
+
+    backend: Backend
+    """``'native'`` (V8 on a thread of this process) or ``'hardened'`` (V8 in a sandboxed child process)."""
+    max_heap_size: int | None
+    """JS heap limit in bytes, or None."""
+    initial_heap_size: int | None
+    """Initial JS heap size in bytes, or None."""
+    bootstrap: str | None
+    """JavaScript run once when the runtime starts."""
+    timeout: float | None
+    """Default timeout in seconds for every call, or None."""
+    enable_console: bool
+    """Whether ``console`` exists (output goes to logging)."""
+    max_serialization_depth: int
+    """Deepest nesting a value may have."""
+    max_serialization_bytes: int | None
+    """Largest size a value may have (None: the default)."""
+    module_root: str | None
+    """Directory whose files `import` may load (seen from JS as `/`), or None for no file access."""
+    guest_path: str | None
+    """Hardened: the guest binary (default: the one in the package)."""
+    max_process_memory: int | None
+    """Hardened: cap on the guest process's whole memory, in bytes."""
+    jitless: bool
+    """Hardened: run V8 without its JIT compilers."""
+    warm_guests: int
+    """Hardened: guests to keep started ahead (sandboxed, V8 up) for runtimes with these guest options,
+    so creating one skips most of a guest's start-up. Each waiting guest is an idle process."""
 
     def __init__(
         self,
         *,
-        backend: str | None = None,
+        backend: Backend | None = None,
         max_heap_size: int | None = None,
         initial_heap_size: int | None = None,
         bootstrap: str | None = None,
-        timeout: float | int | datetime.timedelta | None = None,
+        timeout: Timeout = None,
         enable_console: bool = False,
         max_serialization_depth: int = DEFAULT_MAX_SERIALIZATION_DEPTH,
-        max_serialization_bytes: int = DEFAULT_MAX_SERIALIZATION_BYTES,
+        max_serialization_bytes: int | None = DEFAULT_MAX_SERIALIZATION_BYTES,
         module_root: str | os.PathLike[str] | None = None,
         jitless: bool = False,
         max_process_memory: int | None = None,
         guest_path: str | os.PathLike[str] | None = None,
         warm_guests: int = 0,
     ) -> None:
-        if backend is None:
-            backend = os.environ.get("JSCELL_BACKEND") or "native"
-        if not isinstance(backend, str):
-            raise TypeError(f"backend must be a str, not {type(backend).__name__}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {backend!r}")
-        self._backend = backend
-        self._max_heap_size = _size(max_heap_size, "max_heap_size", MIN_HEAP_SIZE)
-        self._initial_heap_size = _size(initial_heap_size, "initial_heap_size")
-        if self._max_heap_size is not None and self._initial_heap_size is not None:
-            if self._initial_heap_size > self._max_heap_size:
+        backend = _backend(backend)
+        max_heap_size = _size(max_heap_size, "max_heap_size", MIN_HEAP_SIZE)
+        initial_heap_size = _size(initial_heap_size, "initial_heap_size")
+        if max_heap_size is not None and initial_heap_size is not None:
+            if initial_heap_size > max_heap_size:
                 raise ValueError("initial_heap_size must not exceed max_heap_size")
         if bootstrap is not None and not isinstance(bootstrap, str):
             raise TypeError(f"bootstrap must be JavaScript source (str) or None, not {type(bootstrap).__name__}")
-        self._bootstrap = bootstrap
-        self._timeout = seconds(timeout)
+        timeout = seconds(timeout)
         if not isinstance(enable_console, bool):
             raise TypeError(f"enable_console must be a bool, not {type(enable_console).__name__}")
-        self._enable_console = enable_console
         if isinstance(max_serialization_depth, bool) or not isinstance(max_serialization_depth, int):
             raise TypeError(f"max_serialization_depth must be an int, not {type(max_serialization_depth).__name__}")
         if not 1 <= max_serialization_depth <= MAX_SERIALIZATION_DEPTH_CEILING:
             raise ValueError(
                 f"max_serialization_depth must be between 1 and {MAX_SERIALIZATION_DEPTH_CEILING}, got {max_serialization_depth}"
             )
-        self._max_serialization_depth = max_serialization_depth
-        self._max_serialization_bytes = _size(max_serialization_bytes, "max_serialization_bytes")
-        self._module_root = _directory(module_root, "module_root")
+        max_serialization_bytes = _size(max_serialization_bytes, "max_serialization_bytes")
+        module_root = _directory(module_root, "module_root")
         if not isinstance(jitless, bool):
             raise TypeError(f"jitless must be a bool, not {type(jitless).__name__}")
-        self._jitless = jitless
-        self._max_process_memory = _process_memory(max_process_memory)
-        self._guest_path = _executable(guest_path, "guest_path") if guest_path is not None else None
+        max_process_memory = _process_memory(max_process_memory)
+        guest_path = _executable(guest_path, "guest_path") if guest_path is not None else None
         if isinstance(warm_guests, bool) or not isinstance(warm_guests, int):
             raise TypeError(f"warm_guests must be an int, not {type(warm_guests).__name__}")
         if not 0 <= warm_guests <= MAX_WARM_GUESTS:
             raise ValueError(f"warm_guests must be between 0 and {MAX_WARM_GUESTS}, got {warm_guests}")
-        self._warm_guests = warm_guests
         if backend == "hardened":
-            if self._guest_path is None:
-                self._guest_path = _executable(GUEST_BINARY, "guest_path")
+            if guest_path is None:
+                guest_path = _executable(GUEST_BINARY, "guest_path")
         else:
-            for field in ("jitless", "max_process_memory", "guest_path", "warm_guests"):
-                if getattr(self, "_" + field) not in (None, False, 0):
+            hardened_only = {
+                "jitless": jitless,
+                "max_process_memory": max_process_memory,
+                "guest_path": guest_path,
+                "warm_guests": warm_guests,
+            }
+            for field, value in hardened_only.items():
+                if value not in (None, False, 0):
                     raise ValueError(f"{field} applies to the hardened backend only (backend is {backend!r})")
-
-    backend = property(
-        lambda self: self._backend,
-        doc="``'native'`` (V8 on a thread of this process) or ``'hardened'`` (V8 in a sandboxed child process).",
-    )
-    max_heap_size = property(lambda self: self._max_heap_size, doc="JS heap limit in bytes, or None.")
-    initial_heap_size = property(lambda self: self._initial_heap_size, doc="Initial JS heap size in bytes, or None.")
-    bootstrap = property(lambda self: self._bootstrap, doc="JavaScript run once when the runtime starts.")
-    timeout = property(lambda self: self._timeout, doc="Default timeout in seconds for every call, or None.")
-    enable_console = property(lambda self: self._enable_console, doc="Whether ``console`` exists (output goes to logging).")
-    max_serialization_depth = property(lambda self: self._max_serialization_depth, doc="Deepest nesting a value may have.")
-    max_serialization_bytes = property(lambda self: self._max_serialization_bytes, doc="Largest size a value may have.")
-    jitless = property(lambda self: self._jitless, doc="Hardened: run V8 without its JIT compilers.")
-    max_process_memory = property(
-        lambda self: self._max_process_memory, doc="Hardened: cap on the guest process's whole memory, in bytes."
-    )
-    guest_path = property(lambda self: self._guest_path, doc="Hardened: the guest binary (default: the one in the package).")
-    warm_guests = property(
-        lambda self: self._warm_guests,
-        doc="Hardened: guests to keep started ahead (sandboxed, V8 up) for runtimes with these guest options, "
-        "so creating one skips most of a guest's start-up. Each waiting guest is an idle process.",
-    )
-    module_root = property(
-        lambda self: self._module_root,
-        doc="Directory whose files `import` may load (seen from JS as `/`), or None for no file access.",
-    )
-
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{name[1:]}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"RuntimeConfig({fields})"
+        # Every field is stored from the parameter of its name, now validated; frozen, hence
+        # object.__setattr__.
+        validated = locals()
+        for option in dataclasses.fields(self):
+            object.__setattr__(self, option.name, validated[option.name])

@@ -10,7 +10,8 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._runtime import Runtime, Timeout
+from ._config import Timeout
+from ._runtime import Runtime
 
 _per_thread = threading.local()
 _per_task: weakref.WeakKeyDictionary[asyncio.Task[Any], Runtime] = weakref.WeakKeyDictionary()

@@ -6,6 +6,8 @@ from typing import Any, final
 
 from typing_extensions import Self
 
+from ._config import RuntimeConfig
+
 __all__ = ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS", "process_memory_floor"]
 
 MAX_WARM_GUESTS: int
@@ -15,23 +17,7 @@ def process_memory_floor() -> tuple[int, str]: ...
 
 @final
 class RuntimeCore:
-    def __new__(
-        cls,
-        *,
-        backend: str,
-        max_heap_size: int | None,
-        initial_heap_size: int | None,
-        bootstrap: str | None,
-        enable_console: bool,
-        max_serialization_depth: int,
-        max_serialization_bytes: int | None,
-        default_timeout: float | None,
-        module_root: str | None,
-        guest_path: str | None,
-        max_process_memory: int | None,
-        jitless: bool,
-        warm_guests: int,
-    ) -> Self: ...
+    def __new__(cls, config: RuntimeConfig) -> Self: ...
     def eval(self, code: str, timeout: float | None) -> Any: ...
     def eval_async(self, code: str, timeout: float | None) -> asyncio.Future[Any]: ...
     def eval_module(self, specifier: str, timeout: float | None) -> Any: ...

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import atexit
-import datetime
 import inspect
 import weakref
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal, get_args
 
 from . import _jscell
-from ._config import RuntimeConfig, seconds
+from ._config import RuntimeConfig, Timeout, seconds
 from ._values import RuntimeStats
 
-Timeout = float | int | datetime.timedelta | None
+OpMode = Literal["sync", "async"]
+"""How JS calls a registered op: ``__host_op_sync__`` returns its value, ``__host_op_async__`` a Promise."""
 
-_OP_MODES = ("sync", "async")
+_OP_MODES: tuple[OpMode, ...] = get_args(OpMode)
 
 _open_runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
 
@@ -71,21 +71,7 @@ class Runtime:
         elif not isinstance(config, RuntimeConfig):
             raise TypeError(f"config must be a RuntimeConfig or None, not {type(config).__name__}")
         self._config = config
-        self._core = _jscell.RuntimeCore(
-            backend=config.backend,
-            max_heap_size=config.max_heap_size,
-            initial_heap_size=config.initial_heap_size,
-            bootstrap=config.bootstrap,
-            enable_console=config.enable_console,
-            max_serialization_depth=config.max_serialization_depth,
-            max_serialization_bytes=config.max_serialization_bytes,
-            default_timeout=config.timeout,
-            module_root=config.module_root,
-            guest_path=config.guest_path,
-            max_process_memory=config.max_process_memory,
-            jitless=config.jitless,
-            warm_guests=config.warm_guests,
-        )
+        self._core = _jscell.RuntimeCore(config)
         self._op_names: dict[str, int] = {}
         _open_runtimes.add(self)
 
@@ -124,7 +110,7 @@ class Runtime:
         (awaited on the loop of the current async call)."""
         self._core.set_module_loader(_callable(loader))
 
-    def register_op(self, name: str, handler: Callable[..., Any], mode: str = "sync") -> int:
+    def register_op(self, name: str, handler: Callable[..., Any], mode: OpMode = "sync") -> int:
         """Make ``handler`` callable from JS as ``__host_op_sync__(id, ...)`` (``mode="sync"``) or
         ``__host_op_async__(id, ...)`` returning a Promise (``mode="async"``). Returns the op id."""
         name = _global_name(name)

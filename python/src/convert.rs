@@ -1,11 +1,16 @@
 //! Python ↔ `Value`. Python → `Value` enforces the same depth, size and cycle rules the engine
-//! applies in the other direction; callables become host functions granted to this runtime.
+//! applies in the other direction; callables become host functions granted to this runtime and
+//! served here: sync handlers run on the engine thread with the GIL, async handlers on the
+//! runtime's asyncio loop.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
-use jscell_host::engine::{deep, Build, CallMode, ConversionError, ReadError, SerializedReader, Value, MAX_SAFE_INTEGER};
+use jscell_host::engine::{
+    deep, AsyncReply, Build, CallMode, ConversionError, HostError, HostFunctionId, ReadError, SerializedReader, Value,
+    MAX_SAFE_INTEGER,
+};
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMemoryView, PySet, PyString, PyTuple,
@@ -13,8 +18,8 @@ use pyo3::types::{
 
 use jscell_host::Lifetime;
 
-use crate::errors::conversion_error;
-use crate::handlers;
+use crate::awaiting::{await_on_loop, OnDone};
+use crate::errors::{conversion_error, host_error};
 use crate::js_function::JsFunction;
 use crate::py_objects;
 use crate::shared::RuntimeShared;
@@ -188,10 +193,106 @@ impl<'a> FromPython<'a> {
             .getattr("__name__")
             .and_then(|n| n.extract::<String>())
             .unwrap_or_else(|_| "<callable>".into());
-        let id = handlers::grant(py, self.runtime, name, object.clone().unbind(), is_async, Lifetime::WhileWrapped);
+        let id = grant(py, self.runtime, name, object.clone().unbind(), is_async, Lifetime::WhileWrapped);
         let mode = if is_async { CallMode::Async } else { CallMode::Sync };
         Ok(Value::HostFunction { id, mode })
     }
+}
+
+/// Grant `handler` to the runtime's JS and return its id. It lives beside the conversions because
+/// it is one: converting a callable grants it, and each call converts its arguments to Python and
+/// the handler's answer back.
+pub fn grant(
+    _py: Python<'_>,
+    runtime: &Arc<RuntimeShared>,
+    name: String,
+    handler: Py<PyAny>,
+    is_async: bool,
+    lifetime: Lifetime,
+) -> HostFunctionId {
+    // Handlers live inside the runtime they serve: a weak reference avoids a cycle.
+    let weak = Arc::downgrade(runtime);
+    let capabilities = runtime.backend.capabilities();
+    if is_async {
+        let name_for_errors = name.clone();
+        capabilities.grant_async(
+            name,
+            lifetime,
+            Box::new(move |args, reply| Python::attach(|py| call_async(py, &weak, &name_for_errors, &handler, args, reply))),
+        )
+    } else {
+        capabilities.grant_sync(name, lifetime, Box::new(move |args| Python::attach(|py| call_sync(py, &weak, &handler, args))))
+    }
+}
+
+fn python_args<'py>(py: Python<'py>, runtime: &Arc<RuntimeShared>, args: &[Value]) -> Result<Bound<'py, PyTuple>, HostError> {
+    let mut converter = ToPython::new(runtime);
+    let args = args.iter().map(|a| converter.convert(py, a)).collect::<PyResult<Vec<_>>>();
+    args.and_then(|args| PyTuple::new(py, args)).map_err(|e| host_error(py, &e))
+}
+
+fn js_value(py: Python<'_>, runtime: &Arc<RuntimeShared>, value: &Bound<'_, PyAny>) -> Result<Value, HostError> {
+    FromPython::new(runtime).convert(py, value).map_err(|e| {
+        let mut error = host_error(py, &e);
+        error.message = format!("the handler's return value cannot be converted: {}", error.message);
+        error
+    })
+}
+
+fn call_sync(py: Python<'_>, weak: &Weak<RuntimeShared>, handler: &Py<PyAny>, args: Vec<Value>) -> Result<Value, HostError> {
+    let runtime = RuntimeShared::upgrade(weak)?;
+    let args = python_args(py, &runtime, &args)?;
+    let result = handler.bind(py).call1(args).map_err(|e| host_error(py, &e))?;
+    if result.hasattr("__await__").unwrap_or(false) {
+        // Never awaited: close it so Python does not warn about it later.
+        let _ = result.call_method0("close");
+        return Err(HostError::type_error(
+            "a synchronous handler returned an awaitable; register it as async (mode=\"async\" or an async def)",
+        ));
+    }
+    js_value(py, &runtime, &result)
+}
+
+fn call_async(
+    py: Python<'_>,
+    weak: &Weak<RuntimeShared>,
+    name: &str,
+    handler: &Py<PyAny>,
+    args: Vec<Value>,
+    reply: AsyncReply,
+) {
+    let started = (|| {
+        let runtime = RuntimeShared::upgrade(weak)?;
+        let event_loop = runtime
+            .event_loop(py)
+            .map_err(|why| HostError::error(format!("async handler '{name}' cannot run: {why}")))?;
+        let args = python_args(py, &runtime, &args)?;
+        let awaitable = handler.bind(py).call1(args).map_err(|e| host_error(py, &e))?;
+        Ok((runtime, event_loop, awaitable))
+    })();
+    let (runtime, event_loop, awaitable) = match started {
+        Ok(started) => started,
+        Err(error) => return resolve(py, reply, Err(error)),
+    };
+    if !awaitable.hasattr("__await__").unwrap_or(false) {
+        // An async-registered handler that answered at once.
+        return resolve(py, reply, js_value(py, &runtime, &awaitable));
+    }
+    let weak = Arc::downgrade(&runtime);
+    let on_done: OnDone = Box::new(move |py, result| {
+        let value = RuntimeShared::upgrade(&weak).and_then(|runtime| match result {
+            Ok(value) => js_value(py, &runtime, &value),
+            Err(error) => Err(host_error(py, &error)),
+        });
+        resolve(py, reply, value);
+    });
+    await_on_loop(py, event_loop, awaitable, on_done);
+}
+
+/// Answer an async host call without the GIL: a hardened runtime's queue of answers is bounded,
+/// and waiting for room there must not stop every other Python thread.
+fn resolve(py: Python<'_>, reply: AsyncReply, result: Result<Value, HostError>) {
+    py.detach(move || reply.resolve(result));
 }
 
 pub struct ToPython<'a> {

@@ -1,6 +1,13 @@
 //! `jscell._jscell`: the native core behind the `jscell` package. The public API, validation
 //! and docs live in Python (`python/jscell/`); threads, V8 and conversion live here.
+//!
+//! The modules, bottom-up (each uses only modules before it): `py_objects`, `errors`, `shared`
+//! (the state a runtime's objects share), `awaiting`, `handlers` (module loading, console),
+//! `js_function`, `convert` (values both ways, and Python callables served as host functions),
+//! `calls` (requests answered with Python values; `JsFunction`'s methods), `runtime_core`.
 
+mod awaiting;
+mod calls;
 mod convert;
 mod errors;
 mod handlers;

@@ -11,9 +11,43 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use crate::calls;
+use crate::convert::{self, FromPython};
 use crate::errors::{terminated, to_py_err};
 use crate::handlers::{self, LoggingSink};
 use crate::shared::RuntimeShared;
+
+/// What `RuntimeCore` reads off the `jscell.RuntimeConfig` it is made with (validated there),
+/// attribute by attribute.
+#[derive(FromPyObject)]
+struct RuntimeConfig {
+    #[pyo3(attribute)]
+    backend: String,
+    #[pyo3(attribute)]
+    max_heap_size: Option<usize>,
+    #[pyo3(attribute)]
+    initial_heap_size: Option<usize>,
+    #[pyo3(attribute)]
+    bootstrap: Option<String>,
+    #[pyo3(attribute)]
+    enable_console: bool,
+    #[pyo3(attribute)]
+    max_serialization_depth: usize,
+    #[pyo3(attribute)]
+    max_serialization_bytes: Option<usize>,
+    #[pyo3(attribute("timeout"))]
+    default_timeout: Option<f64>,
+    #[pyo3(attribute)]
+    module_root: Option<PathBuf>,
+    #[pyo3(attribute)]
+    guest_path: Option<PathBuf>,
+    #[pyo3(attribute)]
+    max_process_memory: Option<u64>,
+    #[pyo3(attribute)]
+    jitless: bool,
+    #[pyo3(attribute)]
+    warm_guests: usize,
+}
 
 #[pyclass(module = "jscell._jscell", frozen)]
 pub struct RuntimeCore {
@@ -23,30 +57,19 @@ pub struct RuntimeCore {
 #[pymethods]
 impl RuntimeCore {
     #[new]
-    #[pyo3(signature = (*, backend, max_heap_size, initial_heap_size, bootstrap, enable_console, max_serialization_depth, max_serialization_bytes, default_timeout, module_root, guest_path, max_process_memory, jitless, warm_guests))]
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        py: Python<'_>,
-        backend: &str,
-        max_heap_size: Option<usize>,
-        initial_heap_size: Option<usize>,
-        bootstrap: Option<String>,
-        enable_console: bool,
-        max_serialization_depth: usize,
-        max_serialization_bytes: Option<usize>,
-        default_timeout: Option<f64>,
-        module_root: Option<PathBuf>,
-        guest_path: Option<PathBuf>,
-        max_process_memory: Option<u64>,
-        jitless: bool,
-        warm_guests: usize,
-    ) -> PyResult<Self> {
+    fn new(py: Python<'_>, config: RuntimeConfig) -> PyResult<Self> {
         let limits = ConversionLimits {
-            max_depth: max_serialization_depth,
-            max_bytes: max_serialization_bytes.unwrap_or(ConversionLimits::DEFAULT_MAX_BYTES),
+            max_depth: config.max_serialization_depth,
+            max_bytes: config.max_serialization_bytes.unwrap_or(ConversionLimits::DEFAULT_MAX_BYTES),
         };
-        let config = EngineConfig { max_heap_size, initial_heap_size, bootstrap, enable_console, limits };
-        let module_root = match module_root {
+        let engine = EngineConfig {
+            max_heap_size: config.max_heap_size,
+            initial_heap_size: config.initial_heap_size,
+            bootstrap: config.bootstrap,
+            enable_console: config.enable_console,
+            limits,
+        };
+        let module_root = match config.module_root {
             Some(path) => Some(ModuleRoot::open(&path).map_err(|e| {
                 PyValueError::new_err(format!("module_root {}: cannot open the directory: {e}", path.display()))
             })?),
@@ -54,14 +77,14 @@ impl RuntimeCore {
         };
         let capabilities = CapabilityHost::new(module_root, limits);
         capabilities.set_console_sink(Arc::new(LoggingSink));
-        let backend: Box<dyn Backend> = match (backend, guest_path) {
+        let backend: Box<dyn Backend> = match (config.backend.as_str(), config.guest_path) {
             ("native", _) => Box::new(ForkGuarded::new(
-                py.detach(|| NativeBackend::start(config, capabilities, attached_thread)).map_err(|e| to_py_err(py, e))?,
+                py.detach(|| NativeBackend::start(engine, capabilities, attached_thread)).map_err(|e| to_py_err(py, e))?,
             )),
             ("hardened", Some(guest_path)) => {
-                let options = GuestOptions { guest_path, max_process_memory, jitless };
+                let options = GuestOptions { guest_path, max_process_memory: config.max_process_memory, jitless: config.jitless };
                 let started =
-                    py.detach(|| HardenedBackend::start(config, capabilities, options, warm_guests, attached_thread));
+                    py.detach(|| HardenedBackend::start(engine, capabilities, options, config.warm_guests, attached_thread));
                 Box::new(ForkGuarded::new(started.map_err(|e| match e {
                     StartError::Engine(error) => to_py_err(py, error),
                     StartError::Guest(ref reason) => terminated(py, reason, e.to_string()),
@@ -70,32 +93,32 @@ impl RuntimeCore {
             }
             (other, _) => return Err(PyValueError::new_err(format!("no backend {other:?} (or no guest_path for it)"))),
         };
-        let shared = RuntimeShared::new(backend, limits, default_timeout.map(Duration::from_secs_f64));
+        let shared = RuntimeShared::new(backend, limits, config.default_timeout.map(Duration::from_secs_f64));
         Ok(RuntimeCore { shared: Arc::new(shared) })
     }
 
     #[pyo3(signature = (code, timeout))]
     fn eval<'py>(&self, py: Python<'py>, code: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let request = Request::Eval { source: code, timeout: self.shared.timeout(timeout), wait: self.shared.wait(true) };
-        self.shared.value_blocking(py, request)
+        calls::value_blocking(py, &self.shared, request)
     }
 
     #[pyo3(signature = (code, timeout))]
     fn eval_async<'py>(&self, py: Python<'py>, code: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let request = Request::Eval { source: code, timeout: self.shared.timeout(timeout), wait: self.shared.wait(false) };
-        self.shared.value_async(py, request)
+        calls::value_async(py, &self.shared, request)
     }
 
     #[pyo3(signature = (specifier, timeout))]
     fn eval_module<'py>(&self, py: Python<'py>, specifier: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let request = Request::EvalModule { specifier, timeout: self.shared.timeout(timeout), wait: self.shared.wait(true) };
-        self.shared.value_blocking(py, request)
+        calls::value_blocking(py, &self.shared, request)
     }
 
     #[pyo3(signature = (specifier, timeout))]
     fn eval_module_async<'py>(&self, py: Python<'py>, specifier: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
         let request = Request::EvalModule { specifier, timeout: self.shared.timeout(timeout), wait: self.shared.wait(false) };
-        self.shared.value_async(py, request)
+        calls::value_async(py, &self.shared, request)
     }
 
     fn add_static_module(&self, py: Python<'_>, name: String, source: String) -> PyResult<()> {
@@ -122,14 +145,14 @@ impl RuntimeCore {
     fn register_op(&self, py: Python<'_>, name: String, handler: Py<PyAny>, is_async: bool) -> PyResult<u32> {
         self.shared.check_thread()?;
         self.shared.check_open(py)?;
-        Ok(handlers::grant(py, &self.shared, name, handler, is_async, Lifetime::Runtime).0)
+        Ok(convert::grant(py, &self.shared, name, handler, is_async, Lifetime::Runtime).0)
     }
 
     /// `globalThis[name] = value`, callables inside `value` granted as host functions.
     fn bind(&self, py: Python<'_>, name: String, value: Bound<'_, PyAny>) -> PyResult<()> {
         self.shared.check_thread()?;
         self.shared.check_open(py)?;
-        let value = self.shared.from_python().convert(py, &value)?;
+        let value = FromPython::new(&self.shared).convert(py, &value)?;
         self.shared.request_blocking(py, Request::SetGlobal { name, value })?;
         Ok(())
     }

@@ -7,12 +7,11 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use jscell_host::engine::Unpoisoned;
-use jscell_host::engine::{ConversionLimits, EngineError, Request, RequestId, Response, TerminationReason, Value, Wait};
+use jscell_host::engine::{ConversionLimits, EngineError, HostError, Request, Response, TerminationReason, Wait};
 use jscell_host::Backend;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 
-use crate::convert::{FromPython, ToPython};
 use crate::errors::to_py_err;
 use crate::py_objects;
 
@@ -39,6 +38,11 @@ impl RuntimeShared {
             blocking: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
         }
+    }
+
+    /// The runtime a handler serves, unless it is gone: handlers hold it weakly (it holds them).
+    pub fn upgrade(weak: &Weak<Self>) -> Result<Arc<Self>, HostError> {
+        weak.upgrade().ok_or_else(|| HostError::error("the runtime is closing"))
     }
 
     /// Refuse calls from other threads and re-entrant blocking calls from handlers.
@@ -81,53 +85,13 @@ impl RuntimeShared {
         result.map_err(|e| to_py_err(py, e))
     }
 
-    /// Run `request` for a value, blocking.
-    pub fn value_blocking<'py>(self: &std::sync::Arc<Self>, py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyAny>> {
-        match self.request_blocking(py, request)? {
-            Response::Value(value) => ToPython::new(self).convert(py, &value),
-            other => Err(PyRuntimeError::new_err(format!("unexpected engine response {other:?}"))),
-        }
-    }
-
-    /// Start `request` and return an asyncio future of its value on the running loop.
-    pub fn value_async<'py>(self: &std::sync::Arc<Self>, py: Python<'py>, request: Request) -> PyResult<Bound<'py, PyAny>> {
-        self.check_thread()?;
-        self.check_open(py)?;
+    /// The running loop of an async entry point, remembered: async handlers are scheduled on it.
+    pub fn enter_loop<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let event_loop = py_objects::get_running_loop(py)?.call0().map_err(|_| {
             PyRuntimeError::new_err("async calls must be awaited inside a running asyncio event loop")
         })?;
         *self.event_loop.locked() = Some(event_loop.clone().unbind());
-        let future = event_loop.call_method0("create_future")?;
-        let (loop_ref, future_ref) = (event_loop.unbind(), future.clone().unbind());
-        let shared = self.clone();
-        // A hardened backend writes the request to its guest, which may not read: never with
-        // the GIL held.
-        let backend = &self.backend;
-        let id = py.detach(move || backend.request(
-            request,
-            Box::new(move |result| {
-                Python::attach(|py| {
-                    let (value, error) = match result {
-                        Ok(Response::Value(value)) => match ToPython::new(&shared).convert(py, &value) {
-                            Ok(value) => (value, None),
-                            Err(e) => (py.None().into_bound(py), Some(e)),
-                        },
-                        Ok(other) => (py.None().into_bound(py), Some(PyRuntimeError::new_err(format!("unexpected {other:?}")))),
-                        Err(e) => (py.None().into_bound(py), Some(to_py_err(py, e))),
-                    };
-                    let error = error.map(|e| e.into_value(py).into_any());
-                    let settle = py_objects::settle_future(py).map(|f| f.clone());
-                    let scheduled = settle.and_then(|settle| {
-                        loop_ref.call_method1(py, "call_soon_threadsafe", (settle, future_ref, value, error))
-                    });
-                    // The loop may be closed already: nobody awaits the result any more.
-                    drop(scheduled);
-                });
-            }),
-        ));
-        // A caller that stops awaiting (a cancelled task, a `wait_for` timeout) stops the JS.
-        future.call_method1("add_done_callback", (CancelOnDone { runtime: Arc::downgrade(self), id },))?;
-        Ok(future)
+        Ok(event_loop)
     }
 
     /// The loop async handlers run on, or why there is none usable now.
@@ -154,10 +118,6 @@ impl RuntimeShared {
         }
     }
 
-    pub fn from_python<'a>(self: &'a std::sync::Arc<Self>) -> FromPython<'a> {
-        FromPython::new(self)
-    }
-
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::SeqCst)
     }
@@ -166,29 +126,6 @@ impl RuntimeShared {
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::SeqCst) {
             Python::attach(|py| py.detach(|| self.backend.close()));
-        }
-    }
-
-    pub fn value_args(self: &std::sync::Arc<Self>, py: Python<'_>, args: &Bound<'_, pyo3::types::PyTuple>) -> PyResult<Vec<Value>> {
-        let mut converter = self.from_python();
-        args.iter().map(|arg| converter.convert(py, &arg)).collect()
-    }
-}
-
-/// Called by asyncio when an async call's future is done: a cancelled one cancels its request.
-#[pyclass(frozen)]
-struct CancelOnDone {
-    runtime: Weak<RuntimeShared>,
-    id: RequestId,
-}
-
-#[pymethods]
-impl CancelOnDone {
-    fn __call__(&self, py: Python<'_>, future: Bound<'_, PyAny>) {
-        let cancelled = future.call_method0("cancelled").and_then(|c| c.is_truthy()).unwrap_or(false);
-        if let (true, Some(runtime)) = (cancelled, self.runtime.upgrade()) {
-            let id = self.id;
-            py.detach(|| runtime.backend.cancel(id));
         }
     }
 }
