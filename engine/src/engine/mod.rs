@@ -1,6 +1,7 @@
-//! One isolate, one context, one event loop. `Engine::run` serves requests from its inbox until
-//! closed: it runs scripts and calls, drives timers, microtasks and async host calls, and answers
-//! each request once its value (or its promise's value) is known.
+//! One isolate, one context, one event loop. `Engine::run_with` serves requests from its inbox
+//! until closed: it runs scripts and calls, drives timers, microtasks and async host calls, and
+//! answers each request once its value (or its promise's value) is known. This file is the loop
+//! and what it dispatches; each concern it calls into has a file of its own beside it.
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use crate::modules::map::LoadDone;
 use crate::state::EngineState;
 use crate::stats::EngineStats;
 
-/// The exception a TryCatch holds, as an error.
+/// The exception a TryCatch holds, as an error. Defined before the files below, which use it.
 macro_rules! caught {
     ($tc:expr) => {{
         let exception = $tc.exception();

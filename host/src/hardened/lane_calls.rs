@@ -1,4 +1,4 @@
-//! Blocking requests through the lane: the caller hands the request to the guest in link
+//! Blocking requests through the lane: the caller hands the request to the guest in shared
 //! memory and serves, on its own thread, the synchronous calls the guest makes meanwhile, until
 //! the reply comes. No thread in between has to wake.
 

@@ -1,4 +1,4 @@
-//! `GuestLink`: the parent's end of one guest, link by the caller threads, the I/O thread and
+//! `GuestLink`: the parent's end of one guest, shared by the caller threads, the I/O thread and
 //! the completion forwarder. It writes to the guest (giving up on one that stops reading),
 //! keeps what is in flight, and ends the guest, once, failing every caller with the reason.
 

@@ -1,5 +1,5 @@
 //! The hardened backend: the engine runs in a separate `jscell-guest` process whose only
-//! windows are a socket and a link-memory lane to this side. One I/O thread reads the guest's
+//! windows are a socket and a shared-memory lane to this side. One I/O thread reads the guest's
 //! frames from the socket and serves its host calls and module requests from the same
 //! `CapabilityHost` the native backend uses. A blocking request goes through the lane instead,
 //! and its caller serves the synchronous host calls it makes there, on its own thread: no
@@ -32,10 +32,10 @@ use jscell_engine::{
     TerminationReason, Unpoisoned, Window, MAX_PENDING_MODULE_LOADS,
 };
 
-use self::handshake::handshake;
-use self::io_thread::serve_guest;
 use self::completions::forward_completions;
 use self::deadlines::{allowed_time, Deadline, ServingClock};
+use self::handshake::handshake;
+use self::io_thread::serve_guest;
 use self::link::{Asked, Forwarded, GuestLink, InFlight};
 use crate::backend::{request_and_wait, Backend, GuestReport};
 use crate::capability_host::CapabilityHost;
