@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Weak};
 
-use jscell_host::engine::{Request, RequestId, Response};
+use jscell_host::engine::{Request, RequestId, Response, Wait};
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -93,7 +93,7 @@ fn call_request(
     let runtime = &function.runtime;
     let mut converter = FromPython::new(runtime);
     let args = args.iter().map(|arg| converter.convert(py, &arg)).collect::<PyResult<Vec<_>>>()?;
-    Ok(Request::Call { function: function.handle, args, timeout: runtime.timeout(timeout), wait: runtime.wait(blocking) })
+    Ok(Request::Call { function: function.handle, args, timeout: runtime.timeout(timeout), wait: if blocking { Wait::Blocking } else { Wait::Async } })
 }
 
 #[pymethods]

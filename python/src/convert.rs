@@ -193,7 +193,7 @@ impl<'a> FromPython<'a> {
             .getattr("__name__")
             .and_then(|n| n.extract::<String>())
             .unwrap_or_else(|_| "<callable>".into());
-        let id = grant(py, self.runtime, name, object.clone().unbind(), is_async, Lifetime::WhileWrapped);
+        let id = grant(self.runtime, name, object.clone().unbind(), is_async, Lifetime::WhileWrapped);
         let mode = if is_async { CallMode::Async } else { CallMode::Sync };
         Ok(Value::HostFunction { id, mode })
     }
@@ -203,7 +203,6 @@ impl<'a> FromPython<'a> {
 /// it is one: converting a callable grants it, and each call converts its arguments to Python and
 /// the handler's answer back.
 pub fn grant(
-    _py: Python<'_>,
     runtime: &Arc<RuntimeShared>,
     name: String,
     handler: Py<PyAny>,

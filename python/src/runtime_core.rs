@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jscell_host::engine::{ConversionLimits, EngineConfig, EngineStats, Request, Response};
+use jscell_host::engine::{ConversionLimits, EngineConfig, EngineStats, Request, Response, Wait};
 use jscell_host::{Backend, CapabilityHost, ForkGuarded, GuestOptions, HardenedBackend, Lifetime, ModuleRoot, NativeBackend, StartError};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -99,25 +99,25 @@ impl RuntimeCore {
 
     #[pyo3(signature = (code, timeout))]
     fn eval<'py>(&self, py: Python<'py>, code: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
-        let request = Request::Eval { source: code, timeout: self.shared.timeout(timeout), wait: self.shared.wait(true) };
+        let request = Request::Eval { source: code, timeout: self.shared.timeout(timeout), wait: Wait::Blocking };
         calls::value_blocking(py, &self.shared, request)
     }
 
     #[pyo3(signature = (code, timeout))]
     fn eval_async<'py>(&self, py: Python<'py>, code: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
-        let request = Request::Eval { source: code, timeout: self.shared.timeout(timeout), wait: self.shared.wait(false) };
+        let request = Request::Eval { source: code, timeout: self.shared.timeout(timeout), wait: Wait::Async };
         calls::value_async(py, &self.shared, request)
     }
 
     #[pyo3(signature = (specifier, timeout))]
     fn eval_module<'py>(&self, py: Python<'py>, specifier: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
-        let request = Request::EvalModule { specifier, timeout: self.shared.timeout(timeout), wait: self.shared.wait(true) };
+        let request = Request::EvalModule { specifier, timeout: self.shared.timeout(timeout), wait: Wait::Blocking };
         calls::value_blocking(py, &self.shared, request)
     }
 
     #[pyo3(signature = (specifier, timeout))]
     fn eval_module_async<'py>(&self, py: Python<'py>, specifier: String, timeout: Option<f64>) -> PyResult<Bound<'py, PyAny>> {
-        let request = Request::EvalModule { specifier, timeout: self.shared.timeout(timeout), wait: self.shared.wait(false) };
+        let request = Request::EvalModule { specifier, timeout: self.shared.timeout(timeout), wait: Wait::Async };
         calls::value_async(py, &self.shared, request)
     }
 
@@ -145,7 +145,7 @@ impl RuntimeCore {
     fn register_op(&self, py: Python<'_>, name: String, handler: Py<PyAny>, is_async: bool) -> PyResult<u32> {
         self.shared.check_thread()?;
         self.shared.check_open(py)?;
-        Ok(convert::grant(py, &self.shared, name, handler, is_async, Lifetime::Runtime).0)
+        Ok(convert::grant(&self.shared, name, handler, is_async, Lifetime::Runtime).0)
     }
 
     /// `globalThis[name] = value`, callables inside `value` granted as host functions.

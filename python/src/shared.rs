@@ -7,7 +7,7 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use jscell_host::engine::Unpoisoned;
-use jscell_host::engine::{ConversionLimits, EngineError, HostError, Request, Response, TerminationReason, Wait};
+use jscell_host::engine::{ConversionLimits, EngineError, HostError, Request, Response, TerminationReason};
 use jscell_host::Backend;
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -107,14 +107,6 @@ impl RuntimeShared {
         match event_loop {
             Some(l) if usable => Ok(l),
             _ => Err("the event loop is not running: call the runtime through eval_async (or another async entry point) first"),
-        }
-    }
-
-    pub fn wait(&self, blocking: bool) -> Wait {
-        if blocking {
-            Wait::Blocking
-        } else {
-            Wait::Async
         }
     }
 
