@@ -95,6 +95,16 @@ impl From<InboxSender> for CompletionSink {
     }
 }
 
+/// Fail every request still queued in `inbox` with `Terminated(reason)`, so no caller of an
+/// engine that stopped waits forever.
+pub fn refuse_queued(inbox: &InboxReceiver, reason: &crate::error::TerminationReason) {
+    while let Ok(message) = inbox.try_recv() {
+        if let Inbound::Request { reply, .. } = message {
+            reply(Err(EngineError::Terminated(reason.clone())));
+        }
+    }
+}
+
 /// How long a thread that expects a message soon polls before it sleeps. Waking a sleeping
 /// thread costs more than a small call takes, so back-to-back calls answer much faster when
 /// both sides poll briefly; the bound keeps an idle runtime from burning a core.

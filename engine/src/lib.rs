@@ -36,7 +36,7 @@ pub use exception::NON_ERROR_THROW;
 pub use host::{ConsoleLevel, Host};
 pub use replies::{AnswerOnce, AsyncReply, Completes, Deliver, ModuleReply};
 pub use modules::key::{ModuleKey, ModuleKind};
-pub use inbox::{poll_briefly, AsyncCallId, Completion, CompletionSink, Inbound, RequestId, InboxReceiver, InboxSender, InboxWaiter, Reply, Request, Response, Wait, Waiter};
+pub use inbox::{poll_briefly, refuse_queued, AsyncCallId, Completion, CompletionSink, Inbound, RequestId, InboxReceiver, InboxSender, InboxWaiter, Reply, Request, Response, Wait, Waiter};
 pub use stats::EngineStats;
 pub use sync::{panic_message, Unpoisoned, UnpoisonedRw};
 pub use value::{CallMode, FunctionHandle, HostFunctionId, Value, MAX_SAFE_INTEGER};

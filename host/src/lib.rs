@@ -30,5 +30,6 @@ pub use hardened::{HardenedBackend, StartError};
 pub use module_root::ModuleRoot;
 pub use module_sources::{ModuleLoader, ModuleResolver, ModuleSources, NotResolved};
 pub use native::NativeBackend;
+pub use grant_dispatch::GrantDispatch;
 
 pub use jscell_engine as engine;

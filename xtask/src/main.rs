@@ -3,6 +3,7 @@
 
 mod cmd;
 mod fuzz;
+mod guest_tools;
 mod setup;
 mod tasks;
 mod venv;
@@ -14,7 +15,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  setup   install what builds need (lld, python3-venv) and the project venv .venv
+  setup   install what builds need (lld, python3-venv, curl), the project venv .venv and the
+          wasm guest's toolchain (target/guest-tools)
   build   setup, then build the Python extension into .venv (maturin develop --release)
   demo    build, then run examples/quickstart.py
   test    build, then the Rust tests and the pytest suite over every backend

@@ -5,20 +5,23 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::process::Command;
 
-use crate::{cmd, venv};
+use crate::{cmd, guest_tools, venv};
 
 /// Debian packages builds need, each with a probe that succeeds once the package's tool works.
-const PACKAGES: [(&str, &[&str]); 2] = [
+const PACKAGES: [(&str, &[&str]); 3] = [
     // .cargo/config.toml links with `-fuse-ld=lld`: linking V8 with the default linker is far slower.
     ("lld", &["ld.lld", "--version"]),
     // Debian ships `python3 -m venv` without ensurepip unless python3-venv is installed.
     ("python3-venv", &["python3", "-c", "import ensurepip, venv"]),
+    // Fetches the wasm guest's engine source (guest_tools.rs).
+    ("curl", &["curl", "--version"]),
 ];
 
 pub fn setup() -> Result<(), String> {
     check_v8_archive()?;
     install_missing_packages()?;
-    venv::ensure()
+    venv::ensure()?;
+    guest_tools::ensure()
 }
 
 /// The v8 crate builds offline from the archive that .cargo/config.toml names; without it the

@@ -171,12 +171,7 @@ impl Engine {
                 reply(Err(EngineError::Terminated(reason.clone())));
             }
         }
-        // Fail whatever is still queued, so no caller waits forever.
-        while let Ok(message) = self.inbox.try_recv() {
-            if let Inbound::Request { reply, .. } = message {
-                reply(Err(EngineError::Terminated(reason.clone())));
-            }
-        }
+        crate::inbox::refuse_queued(&self.inbox, &reason);
     }
 
     fn serve(&mut self, id: Option<RequestId>, request: Request, reply: Reply) {
