@@ -10,7 +10,7 @@ from typing import Any, Literal, get_args
 
 from ._jscell import MAX_WARM_GUESTS, process_memory_floor
 
-Backend = Literal["native", "hardened"]
+Backend = Literal["native", "hardened", "wasm"]
 """The name of a backend: ``RuntimeConfig(backend=...)``."""
 
 BACKENDS: tuple[Backend, ...] = get_args(Backend)

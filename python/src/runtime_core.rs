@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jscell_host::engine::{ConversionLimits, EngineConfig, EngineStats, Request, Response, Wait};
+use jscell_wasm::WasmBackend;
 use jscell_host::{Backend, CapabilityHost, ForkGuarded, GuestOptions, HardenedBackend, Lifetime, ModuleRoot, NativeBackend, StartError};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
@@ -91,6 +92,9 @@ impl RuntimeCore {
                     StartError::Spawn(error) => PyRuntimeError::new_err(error.to_string()),
                 })?))
             }
+            ("wasm", _) => Box::new(ForkGuarded::new(
+                py.detach(|| WasmBackend::start(engine, capabilities, attached_thread)).map_err(|e| to_py_err(py, e))?,
+            )),
             (other, _) => return Err(PyValueError::new_err(format!("no backend {other:?} (or no guest_path for it)"))),
         };
         let shared = RuntimeShared::new(backend, limits, config.default_timeout.map(Duration::from_secs_f64));

@@ -9,6 +9,7 @@ import os
 import pytest
 
 import jscell
+from conftest import engine_differs
 from jscell import bounds
 
 
@@ -175,7 +176,7 @@ def test_a_sync_loader_serves_any_specifier(runtime):
     assert runtime.eval_module("main") == {"debug": True}
 
 
-async def test_async_loaders_resolving_out_of_order_give_the_right_graph(runtime):
+async def test_async_loaders_resolving_out_of_order_give_the_right_graph(runtime, backend):
     finished = []
     delays = {"a": 0.06, "b": 0.01, "c": 0.03}
 
@@ -188,7 +189,8 @@ async def test_async_loaders_resolving_out_of_order_give_the_right_graph(runtime
 
     runtime.set_module_loader(loader)
     assert await runtime.eval_module_async("root", timeout=10) == {"all": "abc"}
-    assert finished == ["b", "c", "a"]
+    if not engine_differs(backend, "module fetch order"):
+        assert finished == ["b", "c", "a"]
 
 
 def test_an_async_loader_needs_an_async_call(runtime):

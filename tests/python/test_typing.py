@@ -15,7 +15,7 @@ from typing import Literal, assert_type
 import jscell
 
 config = jscell.RuntimeConfig(timeout=datetime.timedelta(seconds=1), module_root=None)
-assert_type(config.backend, Literal["native", "hardened"])
+assert_type(config.backend, Literal["native", "hardened", "wasm"])
 assert_type(config.backend, jscell.Backend)
 assert_type(config.timeout, float | None)
 assert_type(config.max_heap_size, int | None)
