@@ -1,14 +1,19 @@
 //! The guest module, compiled once per process: QuickJS-ng built to WebAssembly by
 //! `build.rs`, linked against the imports of `imports.rs` and nothing else (every WASI
-//! function it names is a deny stub, but the clock). Instances come from a pooling allocator
-//! with copy-on-write memory images, so a new runtime costs little more than a page fault.
+//! function it names is a deny stub, but the clock). One instance is booted here and its memory
+//! becomes the image every runtime starts from (`memory_image`); instances come from a pooling
+//! allocator that maps that image copy-on-write, so a new runtime costs a few page faults.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig};
+use jscell_engine::ConversionLimits;
+use jscell_host::{CapabilityHost, GrantDispatch};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig, Store, StoreLimits};
 
 use crate::imports::{self, GuestState};
+use crate::memory_image;
+use crate::shared::Shared;
 
 /// The QuickJS-ng reactor module `build.rs` compiled.
 static GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/jscell-guest.wasm"));
@@ -51,13 +56,32 @@ impl GuestModule {
             .async_stack_size(MAX_NATIVE_STACK + (1 << 20))
             .max_wasm_stack(MAX_NATIVE_STACK);
         let engine = Engine::new(&config)?;
-        let module = Module::new(&engine, GUEST_WASM)?;
         let mut linker = Linker::new(&engine);
         imports::define(&mut linker)?;
-        let pre = linker.instantiate_pre(&module)?;
+        let fresh = linker.instantiate_pre(&Module::new(&engine, GUEST_WASM)?)?;
+        let image = memory_image::with_memory(GUEST_WASM, &booted_memory(&engine, &fresh)?).map_err(wasmtime::Error::msg)?;
+        let pre = linker.instantiate_pre(&Module::new(&engine, &image)?)?;
         start_epoch_ticker(engine.clone());
         Ok(GuestModule { engine, pre })
     }
+}
+
+/// The linear memory of a guest that has run its C initialisers and booted QuickJS (before any
+/// runtime's own settings: those are applied per instance, seed first).
+fn booted_memory(engine: &Engine, fresh: &InstancePre<GuestState>) -> wasmtime::Result<Vec<u8>> {
+    let capabilities = CapabilityHost::new(None, ConversionLimits::default());
+    let (inbox, _) = std::sync::mpsc::channel();
+    let state = GuestState::new(GrantDispatch(capabilities), ConversionLimits::default(), inbox, Arc::new(Shared::default()), StoreLimits::default());
+    let mut store = Store::new(engine, state);
+    store.set_epoch_deadline(u64::MAX / 2);
+    let instance = fresh.instantiate(&mut store)?;
+    instance.get_typed_func::<(), ()>(&mut store, "_initialize")?.call(&mut store, ())?;
+    let booted = instance.get_typed_func::<(), i32>(&mut store, "jscell_boot")?.call(&mut store, ())?;
+    if booted != 0 {
+        return Err(wasmtime::Error::msg(format!("the guest failed to boot (outcome {booted})")));
+    }
+    let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| wasmtime::Error::msg("the guest exports no memory"))?;
+    Ok(memory.data(&store).to_vec())
 }
 
 /// Advance the engine's epoch forever: each running guest checks it at loop back-edges and

@@ -19,6 +19,18 @@ const MEMORY_HEADROOM: u64 = 64 << 20;
 /// operation.
 const OVERDUE_GRACE_MS: f64 = 1000.0;
 
+/// The epoch backstop's trap: the guest ran past its deadline (or a terminate) plus the grace.
+#[derive(Debug)]
+struct Overdue;
+
+impl std::fmt::Display for Overdue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the guest ran past its deadline and its grace period")
+    }
+}
+
+impl std::error::Error for Overdue {}
+
 /// How an instance ended for good.
 #[derive(Debug)]
 pub struct Fault(pub TerminationReason);
@@ -60,7 +72,7 @@ pub struct Answer {
 }
 
 impl GuestInstance {
-    /// A new instance, booted and configured for `config`.
+    /// A new instance of the booted image, configured for `config`.
     pub fn new(module: &GuestModule, mut state: GuestState, config: &EngineConfig, seed: u64) -> Result<GuestInstance, String> {
         let memory_cap = config.max_heap_size.map_or(MAX_LINEAR_MEMORY, |heap| (heap as u64 + MEMORY_HEADROOM).min(MAX_LINEAR_MEMORY));
         state.store_limits = StoreLimitsBuilder::new().memory_size(memory_cap as usize).instances(1).trap_on_grow_failure(false).build();
@@ -70,7 +82,7 @@ impl GuestInstance {
             let state = context.data();
             let overdue = |since: Instant| since.elapsed().as_secs_f64() * 1000.0 > OVERDUE_GRACE_MS;
             if state.deadline.is_some_and(overdue) || state.shared.stop_since().is_some_and(overdue) {
-                return Err(wasmtime::Error::msg("overdue"));
+                return Err(wasmtime::Error::new(Overdue));
             }
             Ok(UpdateDeadline::Continue(1))
         });
@@ -101,17 +113,7 @@ impl GuestInstance {
             stats: export!("jscell_stats"),
             busy: export!("jscell_busy"),
         };
-        let initialize: TypedFunc<(), ()> = export!("_initialize");
-        let boot: TypedFunc<(), i32> = export!("jscell_boot");
         let mut guest = GuestInstance { store, memory, exports, broken: false };
-        let booted = (|| {
-            initialize.call(&mut guest.store, ())?;
-            boot.call(&mut guest.store, ())
-        })()
-        .map_err(|e| format!("the wasm guest failed to boot: {e:#}"))?;
-        if booted != 0 {
-            return Err(format!("the wasm guest failed to boot (outcome {booted})"));
-        }
         let heap_limit = config.max_heap_size.map_or(0, |heap| heap as u64);
         let limits = config.limits;
         let max_bytes = limits.max_bytes.min(u32::MAX as usize) as u32;
@@ -142,7 +144,7 @@ impl GuestInstance {
         if let Some(reason) = state.shared.termination() {
             return Fault(reason);
         }
-        if error.to_string() == "overdue" {
+        if error.downcast_ref::<Overdue>().is_some() {
             let waited = state.deadline.map(|at| at.elapsed()).unwrap_or_default();
             return Fault(TerminationReason::TimeoutOverdue { waited });
         }

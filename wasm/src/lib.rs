@@ -11,6 +11,7 @@ mod exception;
 mod guest_module;
 mod imports;
 mod instance;
+mod memory_image;
 mod shared;
 
 pub use backend::WasmBackend;
