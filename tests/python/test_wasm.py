@@ -190,3 +190,32 @@ def test_many_runtimes_come_and_go(make_wasm):
     for index in range(50):
         with jscell.Runtime(jscell.RuntimeConfig(backend="wasm")) as runtime:
             assert runtime.eval(f"{index} * 2") == index * 2
+
+
+def run_in_fresh_process(cache_home, code="import jscell; print(jscell.Runtime(jscell.RuntimeConfig(backend='wasm')).eval('6 * 7'))"):
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "XDG_CACHE_HOME": str(cache_home)}
+    done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_compiled_guest_is_cached_privately_and_a_bad_cache_is_replaced(tmp_path):
+    assert run_in_fresh_process(tmp_path) == "42"
+    cache = tmp_path / "jscell"
+    (compiled,) = cache.glob("wasm-guest-*.cwasm")
+    assert cache.stat().st_mode & 0o777 == 0o700
+    compiled.write_bytes(b"not a module")
+    assert run_in_fresh_process(tmp_path) == "42"
+    assert compiled.read_bytes() != b"not a module"
+
+
+def test_a_cache_others_can_write_is_not_used(tmp_path):
+    cache = tmp_path / "jscell"
+    cache.mkdir(mode=0o777)
+    cache.chmod(0o777)
+    assert run_in_fresh_process(tmp_path) == "42"
+    assert not list(cache.glob("wasm-guest-*.cwasm"))

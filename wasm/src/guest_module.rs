@@ -13,6 +13,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, 
 
 use crate::imports::{self, GuestState};
 use crate::memory_image;
+use crate::module_cache;
 use crate::shared::Shared;
 
 /// The QuickJS-ng reactor module `build.rs` compiled.
@@ -58,9 +59,12 @@ impl GuestModule {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         imports::define(&mut linker)?;
-        let fresh = linker.instantiate_pre(&Module::new(&engine, GUEST_WASM)?)?;
-        let image = memory_image::with_memory(GUEST_WASM, &booted_memory(&engine, &fresh)?).map_err(wasmtime::Error::msg)?;
-        let pre = linker.instantiate_pre(&Module::new(&engine, &image)?)?;
+        let booted = module_cache::load_or_make(&engine, GUEST_WASM, || {
+            let fresh = linker.instantiate_pre(&Module::new(&engine, GUEST_WASM)?)?;
+            let image = memory_image::with_memory(GUEST_WASM, &booted_memory(&engine, &fresh)?).map_err(wasmtime::Error::msg)?;
+            Module::new(&engine, &image)
+        })?;
+        let pre = linker.instantiate_pre(&booted)?;
         start_epoch_ticker(engine.clone());
         Ok(GuestModule { engine, pre })
     }

@@ -12,6 +12,7 @@ mod guest_module;
 mod imports;
 mod instance;
 mod memory_image;
+mod module_cache;
 mod shared;
 
 pub use backend::WasmBackend;
