@@ -1,4 +1,4 @@
-"""jscell side by side with jsrun and mini-racer, in one process.
+"""jscell side by side with jsrun, mini-racer and quickjs-rs, in one process.
 
 Run it with `cargo xtask bench`, which builds jscell into .venv and installs the comparison
 libraries from requirements-bench.txt. Each case is timed for each library in turn with
@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import jscell
 import jsrun
+import quickjs_rs
 from jscell._config import BACKENDS
 from py_mini_racer import MiniRacer
 
@@ -88,6 +89,42 @@ class MiniRacerLibrary:
 
     def close(self) -> None:
         self._racer.close()
+
+
+class QuickJsRsLibrary:
+    """quickjs-rs: QuickJS (rquickjs) in wasmtime, the nearest rival of the wasm backend. Each
+    runtime holds contexts; one context is what the other libraries call a runtime."""
+
+    name = "quickjs-rs"
+
+    def __init__(self) -> None:
+        self._runtime, self._context = self._open()
+        self._context.eval(FIB)
+        self._context.register("inc", lambda x: x + 1)
+
+    @staticmethod
+    def _open() -> tuple[object, object]:
+        runtime = quickjs_rs.Runtime(memory_limit=None)
+        return runtime, runtime.new_context(timeout=60)
+
+    def eval(self, code: str) -> object:
+        return self._context.eval(code)
+
+    def bound_calls(self) -> object:
+        return self._context.eval(BOUND_LOOP)
+
+    def items(self) -> object:
+        return self._context.eval(ITEMS)
+
+    def create_eval_close(self) -> None:
+        runtime, context = self._open()
+        context.eval("1")
+        context.close()
+        runtime.close()
+
+    def close(self) -> None:
+        self._context.close()
+        self._runtime.close()
 
 
 ITEMS_CASE = "20,000 objects returned to Python"
@@ -163,14 +200,16 @@ def print_table(header: list[str], rows: list[list[str]]) -> None:
 
 
 def main() -> None:
-    makers: list[Callable[[], RuntimeLibrary | MiniRacerLibrary]] = [
+    makers: list[Callable[[], RuntimeLibrary | MiniRacerLibrary | QuickJsRsLibrary]] = [
         lambda backend=backend: RuntimeLibrary(
             f"jscell {backend}", lambda: jscell.Runtime(jscell.RuntimeConfig(backend=backend))
         )
         for backend in BACKENDS
     ]
-    makers += [lambda: RuntimeLibrary("jsrun", jsrun.Runtime), MiniRacerLibrary]
-    versions = ", ".join(f"{dist} {importlib.metadata.version(dist)}" for dist in ("jscell", "jsrun", "mini-racer"))
+    makers += [lambda: RuntimeLibrary("jsrun", jsrun.Runtime), MiniRacerLibrary, QuickJsRsLibrary]
+    versions = ", ".join(
+        f"{dist} {importlib.metadata.version(dist)}" for dist in ("jscell", "jsrun", "mini-racer", "quickjs-rs")
+    )
     print(f"{versions}; time per op, median of {REPEATS} runs of >= {MIN_RUN}s each\n")
 
     # One library at a time: only its runtime is alive while it is timed. (An idle jsrun

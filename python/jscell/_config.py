@@ -108,7 +108,8 @@ class RuntimeConfig:
     paths, ``backend=None`` for the environment's choice), hence its own ``__init__``."""
 
     backend: Backend
-    """``'native'`` (V8 on a thread of this process) or ``'hardened'`` (V8 in a sandboxed child process)."""
+    """``'native'`` (V8 on a thread of this process), ``'hardened'`` (V8 in a sandboxed child process)
+    or ``'wasm'`` (QuickJS-ng compiled to WebAssembly, in wasmtime in this process)."""
     max_heap_size: int | None
     """JS heap limit in bytes, or None."""
     initial_heap_size: int | None
