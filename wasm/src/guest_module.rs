@@ -4,10 +4,10 @@
 //! becomes the image every runtime starts from (`memory_image`); instances come from a pooling
 //! allocator that maps that image copy-on-write, so a new runtime costs a few page faults.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
-use jscell_engine::ConversionLimits;
+use jscell_engine::{ConversionLimits, Unpoisoned};
 use jscell_host::{CapabilityHost, GrantDispatch};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig, Store, StoreLimits};
 
@@ -88,10 +88,33 @@ fn booted_memory(engine: &Engine, fresh: &InstancePre<GuestState>) -> wasmtime::
     Ok(memory.data(&store).to_vec())
 }
 
-/// Advance the engine's epoch forever: each running guest checks it at loop back-edges and
-/// function entries, which is how one stuck outside QuickJS's interrupt checks is still stopped.
+/// Instances alive in this process: the epoch ticker sleeps while there are none.
+static LIVE_INSTANCES: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// Held by each instance for its life, so the ticker runs while any exists.
+pub struct Ticking(());
+
+impl Ticking {
+    pub fn start() -> Ticking {
+        *LIVE_INSTANCES.0.locked() += 1;
+        LIVE_INSTANCES.1.notify_all();
+        Ticking(())
+    }
+}
+
+impl Drop for Ticking {
+    fn drop(&mut self) {
+        *LIVE_INSTANCES.0.locked() -= 1;
+    }
+}
+
+/// Advance the engine's epoch while instances exist: each running guest checks it at loop
+/// back-edges and function entries, which is how one stuck outside QuickJS's interrupt checks
+/// is still stopped.
 fn start_epoch_ticker(engine: Engine) {
     let _ = std::thread::Builder::new().name("jscell-wasm-epoch".into()).spawn(move || loop {
+        let live = LIVE_INSTANCES.0.locked();
+        drop(LIVE_INSTANCES.1.wait_while(live, |count| *count == 0).unwrap_or_else(|poisoned| poisoned.into_inner()));
         std::thread::sleep(EPOCH_TICK);
         engine.increment_epoch();
     });

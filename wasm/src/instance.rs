@@ -8,7 +8,7 @@ use jscell_engine::{EngineConfig, TerminationReason};
 use wasmtime::{Memory, Store, StoreLimitsBuilder, TypedFunc, UpdateDeadline};
 
 use crate::abi::Outcome;
-use crate::guest_module::{GuestModule, MAX_LINEAR_MEMORY};
+use crate::guest_module::{GuestModule, Ticking, MAX_LINEAR_MEMORY};
 use crate::imports::GuestState;
 
 /// Linear memory an instance may have beyond its JS heap limit: its stack, the buffers values
@@ -63,6 +63,7 @@ pub struct GuestInstance {
     exports: Exports,
     /// The instance trapped: nothing more may run in it.
     broken: bool,
+    _ticking: Ticking,
 }
 
 /// An export's outcome and the bytes it left in the result buffer.
@@ -113,7 +114,7 @@ impl GuestInstance {
             stats: export!("jscell_stats"),
             busy: export!("jscell_busy"),
         };
-        let mut guest = GuestInstance { store, memory, exports, broken: false };
+        let mut guest = GuestInstance { store, memory, exports, broken: false, _ticking: Ticking::start() };
         let heap_limit = config.max_heap_size.map_or(0, |heap| heap as u64);
         let limits = config.limits;
         let max_bytes = limits.max_bytes.min(u32::MAX as usize) as u32;
