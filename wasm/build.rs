@@ -54,6 +54,13 @@ fn main() {
         .args(units.iter().map(|(_, object)| object))
         .arg("-o")
         .arg(out.join("jscell-guest.wasm")));
+    // The compromised guest the unit tests attack the host with (src/evil_guest_tests.rs).
+    println!("cargo:rerun-if-changed=tests");
+    run(zig_cc(&zig, &tools)
+        .args(["--target=wasm32-wasi", "-O2", "-s", "-mexec-model=reactor", "-Wno-unused-parameter"])
+        .arg("tests/evil_guest.c")
+        .arg("-o")
+        .arg(out.join("jscell-evil-guest.wasm")));
 }
 
 fn zig_cc(zig: &Path, tools: &Path) -> Command {

@@ -43,7 +43,16 @@ fn fresh_seed() -> u64 {
 impl WasmBackend {
     /// Start a guest on its own thread; returns once it has booted and `bootstrap` has run.
     pub fn start(config: EngineConfig, capabilities: Arc<CapabilityHost>, wrap_thread: EngineThreadWrapper) -> Result<Self, EngineError> {
-        let module = GuestModule::get().map_err(internal)?;
+        WasmBackend::start_on(GuestModule::get().map_err(internal)?, config, capabilities, wrap_thread)
+    }
+
+    /// `start`, on an instance of `module`.
+    pub(crate) fn start_on(
+        module: &'static GuestModule,
+        config: EngineConfig,
+        capabilities: Arc<CapabilityHost>,
+        wrap_thread: EngineThreadWrapper,
+    ) -> Result<Self, EngineError> {
         let shared = Arc::new(Shared::default());
         let (inbox, receiver) = mpsc::channel();
         let (started_tx, started_rx) = mpsc::sync_channel(1);

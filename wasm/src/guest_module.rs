@@ -38,10 +38,12 @@ impl GuestModule {
     /// The process's compiled guest, made on first use.
     pub fn get() -> Result<&'static GuestModule, String> {
         static MODULE: OnceLock<Result<GuestModule, String>> = OnceLock::new();
-        MODULE.get_or_init(|| GuestModule::compile().map_err(|e| format!("cannot load the wasm guest: {e:#}"))).as_ref().map_err(Clone::clone)
+        MODULE.get_or_init(|| GuestModule::compile(GUEST_WASM, true).map_err(|e| format!("cannot load the wasm guest: {e:#}"))).as_ref().map_err(Clone::clone)
     }
 
-    fn compile() -> wasmtime::Result<GuestModule> {
+    /// Compile `wasm`; `boot` makes its booted memory the image instances start from (and
+    /// keeps the result in the cache), else they start from its own data.
+    pub fn compile(wasm: &[u8], boot: bool) -> wasmtime::Result<GuestModule> {
         let mut pool = PoolingAllocationConfig::default();
         pool.total_memories(MAX_INSTANCES)
             .total_core_instances(MAX_INSTANCES)
@@ -59,12 +61,16 @@ impl GuestModule {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         imports::define(&mut linker)?;
-        let booted = module_cache::load_or_make(&engine, GUEST_WASM, || {
-            let fresh = linker.instantiate_pre(&Module::new(&engine, GUEST_WASM)?)?;
-            let image = memory_image::with_memory(GUEST_WASM, &booted_memory(&engine, &fresh)?).map_err(wasmtime::Error::msg)?;
-            Module::new(&engine, &image)
-        })?;
-        let pre = linker.instantiate_pre(&booted)?;
+        let module = if boot {
+            module_cache::load_or_make(&engine, wasm, || {
+                let fresh = linker.instantiate_pre(&Module::new(&engine, wasm)?)?;
+                let image = memory_image::with_memory(wasm, &booted_memory(&engine, &fresh)?).map_err(wasmtime::Error::msg)?;
+                Module::new(&engine, &image)
+            })?
+        } else {
+            Module::new(&engine, wasm)?
+        };
+        let pre = linker.instantiate_pre(&module)?;
         start_epoch_ticker(engine.clone());
         Ok(GuestModule { engine, pre })
     }

@@ -16,3 +16,6 @@ mod module_cache;
 mod shared;
 
 pub use backend::WasmBackend;
+
+#[cfg(test)]
+mod evil_guest_tests;
