@@ -423,3 +423,14 @@ async def test_a_wait_for_timeout_stops_waiting_for_a_promise_and_the_runtime_wo
     runtime.eval("globalThis.ticks = 0")
     await cancel_and_check_usable(runtime, runtime.eval_async("for (;;) { ticks++ }"))
     assert runtime.eval("[1, 2].length") == 2
+
+
+def test_the_same_script_evaluated_again_runs_again(runtime):
+    # Engines cache compiled scripts; a cached script must still run each time, in the state
+    # the runtime is in now.
+    source = "globalThis.runs = (globalThis.runs ?? 0) + 1"
+    assert [runtime.eval(source) for _ in range(3)] == [1, 2, 3]
+    runtime.eval("let declared = 1")
+    with pytest.raises(jscell.JavaScriptError) as caught:
+        runtime.eval("let declared = 1")
+    assert caught.value.name == "SyntaxError"

@@ -290,20 +290,63 @@ EXPORT("jscell_configure") void jscell_configure(uint64_t seed, uint64_t heap_li
     install_console(guest.ctx, console != 0);
 }
 
+/* Short scripts evaluated again are not compiled again, as V8 caches its compilations: for a
+ * small script compiling is most of the cost. Keyed by the whole source text. */
+#define SCRIPT_CACHE_ENTRIES 32
+#define SCRIPT_CACHE_MAX_SOURCE 4096
+
+typedef struct CachedScript {
+    char *source; /* NULL when the entry is free */
+    uint32_t length;
+    JSValue bytecode;
+} CachedScript;
+
+static CachedScript scripts[SCRIPT_CACHE_ENTRIES];
+static uint32_t next_script;
+
+static CachedScript *cached_script(const char *source, uint32_t length)
+{
+    for (uint32_t i = 0; i < SCRIPT_CACHE_ENTRIES; i++)
+        if (scripts[i].source && scripts[i].length == length && memcmp(scripts[i].source, source, length) == 0)
+            return &scripts[i];
+    return NULL;
+}
+
+static void cache_script(JSContext *ctx, const char *source, uint32_t length, JSValueConst bytecode)
+{
+    char *copy = malloc(length ? length : 1);
+    if (!copy)
+        return;
+    memcpy(copy, source, length);
+    CachedScript *slot = &scripts[next_script++ % SCRIPT_CACHE_ENTRIES];
+    if (slot->source) {
+        free(slot->source);
+        JS_FreeValue(ctx, slot->bytecode);
+    }
+    *slot = (CachedScript){ copy, length, JS_DupValue(ctx, bytecode) };
+}
+
 EXPORT("jscell_eval") int jscell_eval(const char *source, uint32_t length, const char *name, uint32_t name_length)
 {
     begin();
+    JSContext *ctx = guest.ctx;
+    bool cacheable = length <= SCRIPT_CACHE_MAX_SOURCE && name_length == 6 && memcmp(name, "<eval>", 6) == 0;
+    CachedScript *cached = cacheable ? cached_script(source, length) : NULL;
+    if (cached)
+        return outcome_of(ctx, JS_EvalFunction(ctx, JS_DupValue(ctx, cached->bytecode)));
     char file[256];
     size_t cut = name_length < sizeof file - 1 ? name_length : sizeof file - 1;
     memcpy(file, name, cut);
     file[cut] = 0;
     /* JS_Eval reads the NUL the host wrote after the source. */
-    JSValue compiled = JS_Eval(guest.ctx, source, length, file, JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY);
+    JSValue compiled = JS_Eval(ctx, source, length, file, JS_EVAL_TYPE_GLOBAL | JS_EVAL_FLAG_COMPILE_ONLY);
     if (JS_IsException(compiled)) {
-        locate_compile_error(guest.ctx);
-        return outcome_of(guest.ctx, compiled);
+        locate_compile_error(ctx);
+        return outcome_of(ctx, compiled);
     }
-    return outcome_of(guest.ctx, JS_EvalFunction(guest.ctx, compiled));
+    if (cacheable)
+        cache_script(ctx, source, length, compiled);
+    return outcome_of(ctx, JS_EvalFunction(ctx, compiled));
 }
 
 EXPORT("jscell_eval_module") int jscell_eval_module(const char *specifier, uint32_t length)
