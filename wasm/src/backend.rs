@@ -14,7 +14,6 @@ use jscell_engine::{
     TerminationReason, Unpoisoned, ENGINE_THREAD_STACK,
 };
 use jscell_host::{Backend, CapabilityHost, GrantDispatch};
-use wasmtime::StoreLimits;
 
 use crate::event_loop::EventLoop;
 use crate::guest_module::GuestModule;
@@ -63,7 +62,7 @@ impl WasmBackend {
             .spawn(move || {
                 wrap_thread(&mut || {
                     let Some((config, capabilities, shared, inbox, receiver, started_tx)) = start.take() else { return };
-                    let state = GuestState::new(GrantDispatch(capabilities), config.limits, inbox, shared.clone(), StoreLimits::default());
+                    let state = GuestState::new(GrantDispatch(capabilities), config.limits, inbox, shared.clone());
                     let started = GuestInstance::new(module, state, &config, fresh_seed()).map_err(internal).and_then(|guest| {
                         let mut event_loop = EventLoop::new(guest, shared.clone(), receiver, config);
                         event_loop.bootstrap().map(|()| event_loop)

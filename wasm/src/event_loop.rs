@@ -357,10 +357,10 @@ impl EventLoop {
             }
         };
         let timeout = self.pending.iter().filter_map(|p| p.timeout).min();
-        match self.run(timeout, |guest| guest.complete(call, ok, &data)) {
-            Ok(_) | Err(EngineError::Timeout(_) | EngineError::Cancelled) => {}
-            Err(EngineError::JavaScript(exception)) => self.guest.state().dispatch.uncaught_exception(exception),
-            Err(_) => {}
+        // Nobody waits on the continuation it runs: a throw there is uncaught; a stop surfaces
+        // through the callers that wait.
+        if let Err(EngineError::JavaScript(exception)) = self.run(timeout, |guest| guest.complete(call, ok, &data)) {
+            self.guest.state().dispatch.uncaught_exception(exception);
         }
         self.release_grants();
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use jscell_engine::{ConversionLimits, Unpoisoned};
 use jscell_host::{CapabilityHost, GrantDispatch};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig, Store, StoreLimits};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig, Store};
 
 use crate::imports::{self, GuestState};
 use crate::memory_image;
@@ -81,7 +81,7 @@ impl GuestModule {
 fn booted_memory(engine: &Engine, fresh: &InstancePre<GuestState>) -> wasmtime::Result<Vec<u8>> {
     let capabilities = CapabilityHost::new(None, ConversionLimits::default());
     let (inbox, _) = std::sync::mpsc::channel();
-    let state = GuestState::new(GrantDispatch(capabilities), ConversionLimits::default(), inbox, Arc::new(Shared::default()), StoreLimits::default());
+    let state = GuestState::new(GrantDispatch(capabilities), ConversionLimits::default(), inbox, Arc::new(Shared::default()));
     let mut store = Store::new(engine, state);
     store.set_epoch_deadline(u64::MAX / 2);
     let instance = fresh.instantiate(&mut store)?;

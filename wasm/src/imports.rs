@@ -39,13 +39,14 @@ pub struct GuestState {
 }
 
 impl GuestState {
-    pub fn new(dispatch: GrantDispatch, limits: ConversionLimits, inbox: InboxSender, shared: Arc<Shared>, store_limits: StoreLimits) -> Self {
+    /// The store's limits are the instance's to set (`GuestInstance::new`).
+    pub fn new(dispatch: GrantDispatch, limits: ConversionLimits, inbox: InboxSender, shared: Arc<Shared>) -> Self {
         GuestState {
             dispatch,
             limits,
             inbox,
             shared,
-            store_limits,
+            store_limits: StoreLimits::default(),
             answer: Vec::new(),
             deadline: None,
             clock: Instant::now(),
