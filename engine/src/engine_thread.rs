@@ -31,21 +31,42 @@ pub fn start_engine_thread<W: Waiter + Send + 'static>(
     waiter: W,
     wrap: EngineThreadWrapper,
 ) -> Result<(EngineHandle, JoinHandle<()>), EngineError> {
+    start_thread(name, wrap, move || {
+        let (engine, handle) = Engine::new(&config, host)?;
+        let on_panic = {
+            let handle = handle.clone();
+            move |panic: &str| handle.terminate(TerminationReason::InternalError(format!("the engine thread panicked: {panic}")))
+        };
+        Ok((handle, move || engine.run_with(waiter), on_panic))
+    })
+}
+
+/// Start a thread called `name` that runs an engine, of whatever kind: `start` makes the engine
+/// there and returns what its owner keeps, the loop to run and what to do if that loop panics
+/// (given the panic's message). Returns once `start` has returned, with its error if it failed.
+pub fn start_thread<K, L, P>(
+    name: &str,
+    wrap: EngineThreadWrapper,
+    start: impl FnOnce() -> Result<(K, L, P), EngineError> + Send + 'static,
+) -> Result<(K, JoinHandle<()>), EngineError>
+where
+    K: Send + 'static,
+    L: FnOnce(),
+    P: FnOnce(&str),
+{
     let (started_tx, started_rx) = mpsc::sync_channel(1);
-    let mut start = Some((config, host, waiter, started_tx));
+    let mut start = Some((start, started_tx));
     let thread = std::thread::Builder::new()
         .name(name.into())
         .stack_size(ENGINE_THREAD_STACK)
         .spawn(move || {
             wrap(&mut || {
-                let Some((config, host, waiter, started_tx)) = start.take() else { return };
-                match Engine::new(&config, host) {
-                    Ok((engine, handle)) => {
-                        if started_tx.send(Ok(handle.clone())).is_ok() {
-                            let run = std::panic::AssertUnwindSafe(|| engine.run_with(waiter));
-                            if let Err(panic) = std::panic::catch_unwind(run) {
-                                let reason = format!("the engine thread panicked: {}", panic_message(&*panic));
-                                handle.terminate(TerminationReason::InternalError(reason));
+                let Some((start, started_tx)) = start.take() else { return };
+                match start() {
+                    Ok((kept, run, on_panic)) => {
+                        if started_tx.send(Ok(kept)).is_ok() {
+                            if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)) {
+                                on_panic(panic_message(&*panic));
                             }
                         }
                     }
@@ -55,10 +76,10 @@ pub fn start_engine_thread<W: Waiter + Send + 'static>(
         })
         .map_err(|e| EngineError::Terminated(TerminationReason::InternalError(format!("cannot start a thread: {e}"))))?;
     let started = started_rx.recv().unwrap_or_else(|_| {
-        Err(EngineError::Terminated(TerminationReason::InternalError("the engine thread died while starting".into())))
+        Err(EngineError::Terminated(TerminationReason::InternalError(format!("the {name} thread died while starting"))))
     });
     match started {
-        Ok(handle) => Ok((handle, thread)),
+        Ok(kept) => Ok((kept, thread)),
         Err(error) => {
             let _ = thread.join();
             Err(error)

@@ -29,7 +29,7 @@ mod window;
 pub use config::{deep, ConversionLimits, EngineConfig, ENGINE_THREAD_STACK};
 pub use convert::{Build, ReadError, SerializedReader};
 pub use engine::{init_v8, set_jitless, set_memory_capped, EngineHandle};
-pub use engine_thread::{start_engine_thread, unwrapped, EngineThreadWrapper};
+pub use engine_thread::{start_engine_thread, start_thread, unwrapped, EngineThreadWrapper};
 pub use process_stamp::ProcessStamp;
 pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason, STACK_FRAME_LIMIT};
 pub use exception::NON_ERROR_THROW;

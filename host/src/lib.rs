@@ -4,6 +4,7 @@
 //! console) and serves them to whichever backend runs the engine.
 
 mod backend;
+mod backend_thread;
 mod capability_host;
 mod fork_guard;
 mod grant_dispatch;
@@ -20,6 +21,7 @@ mod reply_slot;
 pub mod wire;
 
 pub use backend::{Backend, GuestReport};
+pub use backend_thread::BackendThread;
 pub use fork_guard::ForkGuarded;
 pub use capability_host::{AsyncHandler, CapabilityHost, ConsoleSink, Lifetime, NotReleasable, SyncHandler};
 pub use guest_bounds::{table as guest_bounds, Bound, Shown, MAX_RELEASE_BATCH};

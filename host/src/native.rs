@@ -1,23 +1,22 @@
 //! The native backend: the engine on a dedicated thread of this process.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::{JoinHandle, ThreadId};
+use std::sync::Arc;
 
 use jscell_engine::{
     start_engine_thread, EngineConfig, EngineError, EngineHandle, EngineThreadWrapper, FunctionHandle, InboxWaiter, Reply,
-    Request, RequestId, TerminationReason, Unpoisoned,
+    Request, RequestId, TerminationReason,
 };
 
 use crate::backend::Backend;
+use crate::backend_thread::BackendThread;
 use crate::capability_host::CapabilityHost;
 use crate::grant_dispatch::GrantDispatch;
 
 pub struct NativeBackend {
     engine: EngineHandle,
     capabilities: Arc<CapabilityHost>,
-    thread_id: ThreadId,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: BackendThread,
     next_request: AtomicU64,
 }
 
@@ -29,8 +28,7 @@ impl NativeBackend {
         Ok(NativeBackend {
             engine,
             capabilities,
-            thread_id: thread.thread().id(),
-            thread: Mutex::new(Some(thread)),
+            thread: BackendThread::new(thread),
             next_request: AtomicU64::new(1),
         })
     }
@@ -56,14 +54,11 @@ impl Backend for NativeBackend {
     }
 
     fn close(&self) {
-        let Some(thread) = self.thread.locked().take() else { return };
-        self.engine.terminate(TerminationReason::Closed);
-        self.engine.close();
-        // From inside a handler the engine thread finishes on its own once the handler returns.
-        if std::thread::current().id() != self.thread_id {
-            let _ = thread.join();
-            self.capabilities.revoke_all();
-        }
+        let stop = || {
+            self.engine.terminate(TerminationReason::Closed);
+            self.engine.close();
+        };
+        self.thread.close(stop, &self.capabilities);
     }
 
     fn termination(&self) -> Option<TerminationReason> {
@@ -75,7 +70,7 @@ impl Backend for NativeBackend {
     }
 
     fn in_handler(&self) -> bool {
-        std::thread::current().id() == self.thread_id
+        self.thread.is_current()
     }
 }
 

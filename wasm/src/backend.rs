@@ -6,14 +6,13 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread::{JoinHandle, ThreadId};
+use std::sync::Arc;
 
 use jscell_engine::{
-    panic_message, EngineConfig, EngineError, EngineThreadWrapper, FunctionHandle, Inbound, InboxSender, Reply, Request, RequestId,
-    TerminationReason, Unpoisoned, ENGINE_THREAD_STACK,
+    start_thread, EngineConfig, EngineError, EngineThreadWrapper, FunctionHandle, Inbound, InboxSender, Reply, Request, RequestId,
+    TerminationReason,
 };
-use jscell_host::{Backend, CapabilityHost, GrantDispatch};
+use jscell_host::{Backend, BackendThread, CapabilityHost, GrantDispatch};
 
 use crate::event_loop::EventLoop;
 use crate::guest_module::GuestModule;
@@ -25,8 +24,7 @@ pub struct WasmBackend {
     inbox: InboxSender,
     shared: Arc<Shared>,
     capabilities: Arc<CapabilityHost>,
-    thread_id: ThreadId,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    thread: BackendThread,
     next_request: AtomicU64,
 }
 
@@ -54,47 +52,22 @@ impl WasmBackend {
     ) -> Result<Self, EngineError> {
         let shared = Arc::new(Shared::default());
         let (inbox, receiver) = mpsc::channel();
-        let (started_tx, started_rx) = mpsc::sync_channel(1);
-        let mut start = Some((config, capabilities.clone(), shared.clone(), inbox.clone(), receiver, started_tx));
-        let thread = std::thread::Builder::new()
-            .name("jscell-wasm".into())
-            .stack_size(ENGINE_THREAD_STACK)
-            .spawn(move || {
-                wrap_thread(&mut || {
-                    let Some((config, capabilities, shared, inbox, receiver, started_tx)) = start.take() else { return };
-                    let state = GuestState::new(GrantDispatch(capabilities), config.limits, inbox, shared.clone());
-                    let started = GuestInstance::new(module, state, &config, fresh_seed()).map_err(internal).and_then(|guest| {
-                        let mut event_loop = EventLoop::new(guest, shared.clone(), receiver, config);
-                        event_loop.bootstrap().map(|()| event_loop)
-                    });
-                    match started {
-                        Ok(event_loop) => {
-                            if started_tx.send(Ok(())).is_ok() {
-                                let run = std::panic::AssertUnwindSafe(|| event_loop.run_forever());
-                                if let Err(panic) = std::panic::catch_unwind(run) {
-                                    shared.terminate(TerminationReason::InternalError(format!(
-                                        "the wasm runtime's thread panicked: {}",
-                                        panic_message(&*panic)
-                                    )));
-                                }
-                            }
-                        }
-                        Err(error) => drop(started_tx.send(Err(error))),
-                    }
-                })
-            })
-            .map_err(|e| internal(format!("cannot start a thread: {e}")))?;
-        let started = started_rx.recv().unwrap_or_else(|_| Err(internal("the wasm runtime's thread died while starting".into())));
-        if let Err(error) = started {
-            let _ = thread.join();
-            return Err(error);
-        }
+        let (dispatch, guest_inbox, guest_shared) = (GrantDispatch(capabilities.clone()), inbox.clone(), shared.clone());
+        let ((), thread) = start_thread("jscell-wasm", wrap_thread, move || {
+            let state = GuestState::new(dispatch, config.limits, guest_inbox, guest_shared.clone());
+            let guest = GuestInstance::new(module, state, &config, fresh_seed()).map_err(internal)?;
+            let mut event_loop = EventLoop::new(guest, guest_shared.clone(), receiver, config);
+            event_loop.bootstrap()?;
+            let on_panic = move |panic: &str| {
+                guest_shared.terminate(TerminationReason::InternalError(format!("the wasm runtime's thread panicked: {panic}")))
+            };
+            Ok(((), move || event_loop.run_forever(), on_panic))
+        })?;
         Ok(WasmBackend {
             inbox,
             shared,
             capabilities,
-            thread_id: thread.thread().id(),
-            thread: Mutex::new(Some(thread)),
+            thread: BackendThread::new(thread),
             next_request: AtomicU64::new(1),
         })
     }
@@ -130,14 +103,11 @@ impl Backend for WasmBackend {
     }
 
     fn close(&self) {
-        let Some(thread) = self.thread.locked().take() else { return };
-        self.shared.terminate(TerminationReason::Closed);
-        let _ = self.inbox.send(Inbound::Close);
-        // From inside a handler the thread finishes on its own once the handler returns.
-        if std::thread::current().id() != self.thread_id {
-            let _ = thread.join();
-            self.capabilities.revoke_all();
-        }
+        let stop = || {
+            self.shared.terminate(TerminationReason::Closed);
+            let _ = self.inbox.send(Inbound::Close);
+        };
+        self.thread.close(stop, &self.capabilities);
     }
 
     fn termination(&self) -> Option<TerminationReason> {
@@ -149,7 +119,7 @@ impl Backend for WasmBackend {
     }
 
     fn in_handler(&self) -> bool {
-        std::thread::current().id() == self.thread_id
+        self.thread.is_current()
     }
 }
 
