@@ -12,9 +12,8 @@ use crate::{cmd, root, venv};
 /// The crate that vendors QuickJS-ng 0.16.2, and its sha256 as crates.io lists it.
 const QUICKJS_CRATE: &str = "rquickjs-sys-0.14.0";
 const QUICKJS_CRATE_SHA256: &str = "cee271d0eeba64f0915b846cb7ae02e16faf3dfdffdca91731101d9d30fe3423";
-const QUICKJS_CRATE_URL: &str = "https://static.crates.io/crates/rquickjs-sys/rquickjs-sys-0.14.0.crate";
 
-pub fn dir() -> PathBuf {
+fn dir() -> PathBuf {
     root().join("target").join("guest-tools")
 }
 
@@ -48,12 +47,13 @@ fn link_zig(tools: &Path) -> Result<(), String> {
 
 fn fetch_quickjs(tools: &Path) -> Result<(), String> {
     let archive = tools.join(format!("{QUICKJS_CRATE}.crate"));
-    cmd::run(Command::new("curl").args(["--fail", "--silent", "--show-error", "--location", "--output"]).arg(&archive).arg(QUICKJS_CRATE_URL))?;
+    let url = format!("https://static.crates.io/crates/rquickjs-sys/{QUICKJS_CRATE}.crate");
+    cmd::run(Command::new("curl").args(["--fail", "--silent", "--show-error", "--location", "--output"]).arg(&archive).arg(&url))?;
     let output = Command::new("sha256sum").arg(&archive).output().map_err(|e| format!("cannot run sha256sum: {e}"))?;
     let digest = String::from_utf8_lossy(&output.stdout);
     if digest.split_whitespace().next() != Some(QUICKJS_CRATE_SHA256) {
         let _ = fs::remove_file(&archive);
-        return Err(format!("{QUICKJS_CRATE_URL} does not have the published sha256 {QUICKJS_CRATE_SHA256} (got {digest})"));
+        return Err(format!("{url} does not have the published sha256 {QUICKJS_CRATE_SHA256} (got {digest})"));
     }
     let unpacked = tools.join("unpacked");
     let _ = fs::remove_dir_all(&unpacked);
