@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The guest's own files, and the engine's (`engine_access.c` includes quickjs.c itself).
-const GUEST_SOURCES: [&str; 8] = ["engine_access", "codec", "memory", "functions", "host_calls", "timers", "console", "modules"];
+const GUEST_SOURCES: [&str; 9] =
+    ["engine_access", "codec", "memory", "functions", "host_calls", "timers", "console", "modules", "web_globals"];
 const ENGINE_SOURCES: [&str; 3] = ["libregexp", "libunicode", "dtoa"];
 /// The guest's C stack, in linear memory; `runtime.c`'s STACK_BUDGET stays below it.
 const STACK_BYTES: u32 = 8 << 20;

@@ -9,6 +9,7 @@ use crate::replies::AsyncReply;
 use crate::state::EngineState;
 use crate::timers::{Timer, Timers};
 use crate::value::{CallMode, HostFunctionId, Value};
+use crate::web_globals;
 
 /// V8 wants each callback as its own zero-sized function item, so builtins are listed here
 /// rather than in a table of function pointers.
@@ -35,6 +36,7 @@ pub fn install(scope: &mut v8::PinScope<'_, '_>, enable_console: bool) {
     for (name, function) in builtins {
         set_property(scope, global, name, function.into());
     }
+    web_globals::define_lazily(scope, global);
     if enable_console {
         let console = v8::Object::new(scope);
         let levels = [

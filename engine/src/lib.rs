@@ -18,12 +18,14 @@ mod replies;
 mod process_stamp;
 mod modules;
 mod state;
+mod stream_bridge;
 mod stats;
 mod sync;
 mod timers;
 mod value;
 mod value_decoding;
 mod watchdog;
+mod web_globals;
 mod window;
 
 pub use config::{deep, ConversionLimits, EngineConfig, ENGINE_THREAD_STACK};

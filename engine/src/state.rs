@@ -10,6 +10,7 @@ use crate::host::Host;
 use crate::inbox::{AsyncCallId, InboxSender};
 use crate::modules::map::ModuleMap;
 use crate::timers::Timers;
+use crate::stream_bridge::WebGlobals;
 use crate::window::Window;
 
 pub struct EngineState {
@@ -22,6 +23,7 @@ pub struct EngineState {
     pub timers: RefCell<Timers>,
     pub async_calls: RefCell<Window<AsyncCallId, v8::Global<v8::PromiseResolver>>>,
     pub modules: RefCell<ModuleMap>,
+    pub web_globals: RefCell<WebGlobals>,
     next_call: Cell<u64>,
     pub host_calls_sync: Cell<u64>,
     pub host_calls_async: Cell<u64>,
@@ -39,6 +41,7 @@ impl EngineState {
             timers: RefCell::default(),
             async_calls: RefCell::new(Window::async_calls(limits.max_bytes)),
             modules: RefCell::default(),
+            web_globals: RefCell::default(),
             next_call: Cell::new(0),
             host_calls_sync: Cell::new(0),
             host_calls_async: Cell::new(0),

@@ -47,6 +47,12 @@ pub enum Value {
     Function(FunctionHandle),
     /// A host callable; becomes a JS function that calls back into the host.
     HostFunction { id: HostFunctionId, mode: CallMode },
+    /// A JS `ReadableStream` held by the engine, read through the function `handle` names
+    /// (`web/src/lib.rs`: `toHost`); a `JsStream` in Python.
+    Stream(FunctionHandle),
+    /// A host stream (a Python async iterable); becomes a `ReadableStream` that pulls from the
+    /// async host function `source`, keeping up to `high_water_mark` chunks ahead of its reader.
+    HostStream { source: HostFunctionId, high_water_mark: u32 },
     /// Plain data in V8's structured-clone format, already checked against the limits it was
     /// read with. Readers build their own representation from it in one pass
     /// (`SerializedReader`); `Value::expand` builds the `Value` tree.
@@ -88,6 +94,7 @@ impl Value {
             Value::Map(_) => "Map",
             Value::Date(_) => "Date",
             Value::Function(_) | Value::HostFunction { .. } => "function",
+            Value::Stream(_) | Value::HostStream { .. } => "ReadableStream",
             Value::Serialized(_) => "object",
         }
     }

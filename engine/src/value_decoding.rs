@@ -103,7 +103,7 @@ fn nested<T, E: de::Error>(decode: impl FnOnce() -> Result<T, E>) -> Result<T, E
 /// The variants in declaration order: the index each is encoded with.
 const VARIANTS: &[&str] = &[
     "Undefined", "Null", "Bool", "Int", "Float", "BigInt", "String", "Bytes", "Array", "Object", "Set", "Map", "Date",
-    "Function", "HostFunction", "Serialized",
+    "Function", "HostFunction", "Stream", "HostStream", "Serialized",
 ];
 
 #[derive(Deserialize)]
@@ -124,6 +124,8 @@ enum Tag {
     Date,
     Function,
     HostFunction,
+    Stream,
+    HostStream,
     Serialized,
 }
 
@@ -181,6 +183,15 @@ impl<'de> Visitor<'de> for ValueVisitor {
                 }
                 let (id, mode): (HostFunctionId, CallMode) = variant.struct_variant(&["id", "mode"], Fields::new())?;
                 Value::HostFunction { id, mode }
+            }
+            Tag::Stream => Value::Stream(variant.newtype_variant::<FunctionHandle>()?),
+            Tag::HostStream => {
+                if budget().is_some() {
+                    return Err(de::Error::custom("a host stream in a value from the guest"));
+                }
+                let (source, high_water_mark): (HostFunctionId, u32) =
+                    variant.struct_variant(&["source", "high_water_mark"], Fields::new())?;
+                Value::HostStream { source, high_water_mark }
             }
             Tag::Serialized => Value::Serialized(serialized(variant.newtype_variant_seed(ByteString)?)?),
         })

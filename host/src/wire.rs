@@ -419,11 +419,16 @@ mod tests {
         assert!(from_guest(&reply(deep)).unwrap_err().to_string().contains("max_serialization_depth (64)"));
     }
 
-    /// An honest engine sends serialized data only as a whole value, and never a host grant.
+    /// An honest engine sends serialized data only as a whole value, and never a host grant or
+    /// host stream.
     #[test]
     fn a_guest_cannot_send_grants_or_nested_serialized_data() {
         let grant = reply(Value::HostFunction { id: HostFunctionId(0), mode: jscell_engine::CallMode::Sync });
         assert!(from_guest(&grant).unwrap_err().to_string().contains("host function"));
+        let host_stream = reply(Value::HostStream { source: HostFunctionId(0), high_water_mark: 1 });
+        assert!(from_guest(&host_stream).unwrap_err().to_string().contains("host stream"));
+        // A stream of the guest's own travels like its functions do.
+        assert!(from_guest(&reply(Value::Stream(jscell_engine::FunctionHandle(3)))).is_ok());
         let nested = reply(Value::Array(vec![Value::Serialized(vec![b'0'])]));
         assert!(from_guest(&nested).unwrap_err().to_string().contains("serialized data inside"));
         assert_eq!(from_guest(&reply(Value::Serialized(vec![b'0']))).unwrap().1, 8);

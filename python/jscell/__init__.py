@@ -19,6 +19,7 @@ from ._errors import (
 )
 from ._jscell import JsFunction
 from ._runtime import OpMode, Runtime
+from ._streams import JsStream, PyStreamSource
 from ._values import RuntimeStats, UndefinedType, undefined
 
 __all__ = [
@@ -27,7 +28,9 @@ __all__ = [
     "ExecutionTimeout",
     "JavaScriptError",
     "JsFunction",
+    "JsStream",
     "OpMode",
+    "PyStreamSource",
     "Runtime",
     "RuntimeConfig",
     "RuntimeStats",

@@ -7,17 +7,19 @@ from typing import Any, final
 from typing_extensions import Self
 
 from ._config import RuntimeConfig
+from ._streams import StreamCounters
 
-__all__ = ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS", "process_memory_floor"]
+__all__ = ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS", "WEB_GLOBALS_SCRIPT", "process_memory_floor"]
 
 MAX_WARM_GUESTS: int
 GUEST_BOUNDS: list[tuple[str, str, float | int | None, str]]
+WEB_GLOBALS_SCRIPT: str
 
 def process_memory_floor() -> tuple[int, str]: ...
 
 @final
 class RuntimeCore:
-    def __new__(cls, config: RuntimeConfig) -> Self: ...
+    def __new__(cls, config: RuntimeConfig, stream_counters: StreamCounters) -> Self: ...
     def eval(self, code: str, timeout: float | None) -> Any: ...
     def eval_async(self, code: str, timeout: float | None) -> asyncio.Future[Any]: ...
     def eval_module(self, specifier: str, timeout: float | None) -> Any: ...

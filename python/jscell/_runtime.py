@@ -5,11 +5,12 @@ from __future__ import annotations
 import atexit
 import inspect
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterable, Callable, Mapping
 from typing import Any, Literal, get_args
 
 from . import _jscell
 from ._config import RuntimeConfig, Timeout, seconds
+from ._streams import PyStreamSource, StreamCounters
 from ._values import RuntimeStats
 
 OpMode = Literal["sync", "async"]
@@ -71,7 +72,8 @@ class Runtime:
         elif not isinstance(config, RuntimeConfig):
             raise TypeError(f"config must be a RuntimeConfig or None, not {type(config).__name__}")
         self._config = config
-        self._core = _jscell.RuntimeCore(config)
+        self._streams = StreamCounters()
+        self._core = _jscell.RuntimeCore(config, self._streams)
         self._op_names: dict[str, int] = {}
         _open_runtimes.add(self)
 
@@ -136,9 +138,23 @@ class Runtime:
                 raise TypeError(f"bind_object keys must be str, got {type(key).__name__}")
         self._core.bind(_global_name(name), dict(obj))
 
+    def stream_from_async_iterable(self, iterable: AsyncIterable[Any], *, high_water_mark: int = 1) -> PyStreamSource:
+        """Wrap a Python async iterable for JavaScript, where it arrives as a ``ReadableStream``.
+
+        Pass the returned :class:`PyStreamSource` into JavaScript once (a function argument, a
+        bound function's result, a global, a value inside an object). The iterable is pulled only
+        as JavaScript reads, at most ``high_water_mark`` chunks ahead (0: only while a read
+        waits). Chunks are converted like any value (``bytes`` become ``Uint8Array``). Reading
+        needs the runtime driven from an event loop (``eval_async``, ``call_async``). May be
+        called from a bound function, to return the source to JavaScript.
+        """
+        if self._core.is_closed():
+            self._core.check_open()  # raises the closed runtime's RuntimeTerminated
+        return PyStreamSource(iterable, self._streams, high_water_mark)
+
     def get_stats(self) -> RuntimeStats:
         """Resource use and execution counters of this runtime."""
-        return RuntimeStats._from_native(self._core.stats())
+        return RuntimeStats._from_native({**self._core.stats(), **self._streams.snapshot()})
 
     def inspector_endpoints(self) -> None:
         """DevTools endpoints; ``None`` since this build has no inspector."""
@@ -153,8 +169,10 @@ class Runtime:
         self._core.terminate()
 
     def close(self) -> None:
-        """Stop the runtime and free its isolate and thread. Idempotent."""
+        """Stop the runtime and free its isolate and thread; the Python sources of its streams
+        are closed too. Idempotent."""
         self._core.close()
+        self._streams.close_all()
 
     def __enter__(self) -> Runtime:
         return self

@@ -51,9 +51,16 @@ class RuntimeStats:
     live_grants: int
     active_timers: int
     active_intervals: int
-    active_streams: int = 0
-    bytes_streamed_in: int = 0
-    bytes_streamed_out: int = 0
+    active_js_streams: int = 0
+    """JavaScript streams being read from Python (``JsStream``s not yet ended or closed)."""
+    active_py_streams: int = 0
+    """Python sources being read by JavaScript (``PyStreamSource``s passed in, not yet ended)."""
+    total_js_streams: int = 0
+    total_py_streams: int = 0
+    bytes_streamed_js_to_py: int = 0
+    """Bytes of bytes-like chunks read from JavaScript streams."""
+    bytes_streamed_py_to_js: int = 0
+    """Bytes of bytes-like chunks pulled from Python sources."""
     guest_pid: int | None = None
     guest_rss_bytes: int | None = None
     sandbox_layers: dict[str, bool] | None = None

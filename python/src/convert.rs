@@ -11,6 +11,7 @@ use jscell_host::engine::{
     deep, AsyncReply, Build, CallMode, ConversionError, HostError, HostFunctionId, ReadError, SerializedReader, Value,
     MAX_SAFE_INTEGER,
 };
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyFrozenSet, PyInt, PyList, PyMemoryView, PySet, PyString, PyTuple,
@@ -94,6 +95,13 @@ impl<'a> FromPython<'a> {
         }
         if let Ok(function) = object.cast::<JsFunction>() {
             return function.get().handle_for(py, self.runtime).map(Value::Function);
+        }
+        if object.is_instance(py_objects::stream_source_type(py)?)? {
+            return self.claim_stream_source(py, object);
+        }
+        if object.is_instance(py_objects::js_stream_type(py)?)? {
+            let read = object.getattr("_read")?;
+            return read.cast::<JsFunction>()?.get().handle_for(py, self.runtime).map(Value::Stream);
         }
         if object.is_instance(py_objects::datetime_type(py)?)? {
             return self.convert_datetime(py, object);
@@ -185,6 +193,19 @@ impl<'a> FromPython<'a> {
         } else {
             Ok(Value::Array(items))
         }
+    }
+
+    /// A `PyStreamSource` becomes a `ReadableStream` pulling from it through an async grant.
+    fn claim_stream_source(&mut self, py: Python<'_>, source: &Bound<'_, PyAny>) -> PyResult<Value> {
+        if !source.getattr("_counters")?.is(self.runtime.stream_counters.bind(py)) {
+            return Err(PyValueError::new_err(
+                "a PyStreamSource can only be passed to the runtime whose stream_from_async_iterable made it",
+            ));
+        }
+        let high_water_mark = source.getattr("high_water_mark")?.extract::<u32>()?;
+        let serve = source.call_method0("_claim")?;
+        let id = grant(self.runtime, "stream source".into(), serve.unbind(), true, Lifetime::WhileWrapped);
+        Ok(Value::HostStream { source: id, high_water_mark })
     }
 
     fn grant_callable(&mut self, py: Python<'_>, object: &Bound<'_, PyAny>) -> PyResult<Value> {
@@ -343,8 +364,12 @@ impl<'a> ToPython<'a> {
             }
             Value::Date(millis) => date(py, *millis)?,
             Value::Function(handle) => Bound::new(py, JsFunction::new(self.runtime.clone(), *handle))?.into_any(),
-            Value::HostFunction { .. } => {
-                return Err(conversion_error(py, ConversionError::Unsupported { what: "a host function back to Python".into() }))
+            Value::Stream(handle) => {
+                let read = Bound::new(py, JsFunction::new(self.runtime.clone(), *handle))?;
+                py_objects::js_stream_type(py)?.call1((read, self.runtime.stream_counters.bind(py)))?
+            }
+            Value::HostFunction { .. } | Value::HostStream { .. } => {
+                return Err(conversion_error(py, ConversionError::Unsupported { what: format!("a host {} back to Python", value.kind()) }))
             }
             Value::Serialized(bytes) => {
                 let mut build = PyBuild { py, keys: &mut self.keys };

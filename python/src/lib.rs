@@ -26,8 +26,13 @@ fn _jscell(module: &Bound<'_, PyModule>) -> PyResult<()> {
     module.add_class::<js_function::JsFunction>()?;
     module.add("MAX_WARM_GUESTS", jscell_host::MAX_WARM_GUESTS)?;
     module.add("GUEST_BOUNDS", guest_bounds(module.py())?)?;
+    // The script every engine installs its web globals with, for the suite to check under Node.
+    module.add("WEB_GLOBALS_SCRIPT", jscell_web::SCRIPT)?;
     module.add_function(wrap_pyfunction!(process_memory_floor, module)?)?;
-    module.add("__all__", ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS", "process_memory_floor"])?;
+    module.add(
+        "__all__",
+        ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS", "WEB_GLOBALS_SCRIPT", "process_memory_floor"],
+    )?;
     Ok(())
 }
 

@@ -23,6 +23,8 @@ cached!(
     undefined: PyAny = "jscell._values"."undefined"
 );
 cached!(is_async_callable: PyAny = "jscell._runtime"."is_async_callable");
+cached!(stream_source_type: PyType = "jscell._streams"."PyStreamSource");
+cached!(js_stream_type: PyType = "jscell._streams"."JsStream");
 cached!(seconds: PyAny = "jscell._config"."seconds");
 cached!(settle_future: PyAny = "jscell._async"."settle");
 cached!(schedule_awaitable: PyAny = "jscell._async"."schedule");

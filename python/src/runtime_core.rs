@@ -58,7 +58,7 @@ pub struct RuntimeCore {
 #[pymethods]
 impl RuntimeCore {
     #[new]
-    fn new(py: Python<'_>, config: RuntimeConfig) -> PyResult<Self> {
+    fn new(py: Python<'_>, config: RuntimeConfig, stream_counters: Py<PyAny>) -> PyResult<Self> {
         let limits = ConversionLimits {
             max_depth: config.max_serialization_depth,
             max_bytes: config.max_serialization_bytes.unwrap_or(ConversionLimits::DEFAULT_MAX_BYTES),
@@ -97,7 +97,7 @@ impl RuntimeCore {
             )),
             (other, _) => return Err(PyValueError::new_err(format!("no backend {other:?} (or no guest_path for it)"))),
         };
-        let shared = RuntimeShared::new(backend, limits, config.default_timeout.map(Duration::from_secs_f64));
+        let shared = RuntimeShared::new(backend, limits, config.default_timeout.map(Duration::from_secs_f64), stream_counters);
         Ok(RuntimeCore { shared: Arc::new(shared) })
     }
 

@@ -25,11 +25,20 @@ pub struct RuntimeShared {
     /// Blocking calls in flight from the owner thread: its event loop cannot run meanwhile.
     blocking: AtomicUsize,
     closed: AtomicBool,
+    /// The runtime's `jscell._streams.StreamCounters`: streams made by conversion report to it,
+    /// and a `PyStreamSource` is accepted only by the runtime whose counters it holds.
+    pub stream_counters: Py<PyAny>,
 }
 
 impl RuntimeShared {
-    pub fn new(backend: Box<dyn Backend>, limits: ConversionLimits, default_timeout: Option<Duration>) -> Self {
+    pub fn new(
+        backend: Box<dyn Backend>,
+        limits: ConversionLimits,
+        default_timeout: Option<Duration>,
+        stream_counters: Py<PyAny>,
+    ) -> Self {
         RuntimeShared {
+            stream_counters,
             backend,
             owner: std::thread::current().id(),
             limits,

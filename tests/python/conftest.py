@@ -63,6 +63,8 @@ def echo(runtime: jscell.Runtime) -> jscell.JsFunction:
 ENGINE_DIFFERENCES = {
     "error wording": "QuickJS words its own error messages (e.g. syntax errors) differently from V8",
     "module fetch order": "QuickJS fetches the modules of a graph one at a time, in import order; V8 fetches them concurrently",
+    "async iterator close on throw": "when a for-await loop's body throws, QuickJS calls the iterator's return() but does "
+    "not await it before the exception leaves the loop (the spec, and V8, await it)",
 }
 
 

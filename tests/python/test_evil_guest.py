@@ -56,8 +56,8 @@ class Attack:
     """How the test sets an attack off, and what the parent must make of it.
 
     ``trigger``: ``start`` (the handshake), ``eval``, ``eval_async``, ``bind``, ``stats``, ``call``
-    (an eval returning a function, called with a Python callable), or
-    ``drop`` (an eval returning function handles, dropped, then more evals). ``reason``: the
+    (an eval returning a function, called with a Python callable), ``stream`` (an eval returning a
+    stream, read to its end), or ``drop`` (an eval returning function handles, dropped, then more evals). ``reason``: the
     ``RuntimeTerminated.reason`` the call must raise, or None when ``check`` judges a normal
     outcome (the returned value, or the normal exception)."""
 
@@ -163,6 +163,9 @@ ATTACKS: dict[str, Attack] = {
     "flood_console_lane": Attack(reason=OVERDUE, timeout=SHORT, config={"enable_console": True}),
     "flood_uncaught_socket": Attack(trigger="eval_async", reason=OVERDUE, timeout=SHORT),
     "flood_function_handles_in_args": Attack(reason=None, check=returns(1)),
+    # A stream's chunks come one per read the parent makes, each bounded by the value limit.
+    "flood_stream_chunks": Attack(trigger="stream"),
+    "amplify_stream_chunk": Attack(trigger="stream"),
     # Whatever the guest does on the wire, a call ends by its deadline.
     "stall_handshake_trickle": Attack(trigger="start", reason=OVERDUE),
     "stall_handshake_silent": Attack(trigger="start", reason=OVERDUE),
@@ -329,6 +332,11 @@ class Watchdog:
         self.timer.cancel()
 
 
+async def read_stream(runtime: jscell.Runtime, attack: Attack) -> list[Any]:
+    stream = await runtime.eval_async(attack.source, timeout=attack.timeout)
+    return [chunk async for chunk in stream]
+
+
 def set_off(
     name: str, attack: Attack, grants: Grants, watchdog: Watchdog, runtimes: list[jscell.Runtime], triggered: list[float]
 ) -> Any:
@@ -353,6 +361,8 @@ def set_off(
             return runtime.eval(attack.source, timeout=attack.timeout)
         if attack.trigger == "eval_async":
             return asyncio.run(runtime.eval_async(attack.source, timeout=attack.timeout))
+        if attack.trigger == "stream":
+            return asyncio.run(read_stream(runtime, attack))
         if attack.trigger == "bind":
             return runtime.bind_function("f", print)
         if attack.trigger == "stats":

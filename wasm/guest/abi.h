@@ -14,7 +14,8 @@
  *   NUMBER f64 | DATE f64 | BIGINT u8 negative, u32 n, n hex digits (magnitude)
  *   STRING u32 n, n bytes UTF-8 | BYTES u32 n, n bytes
  *   ARRAY/SET u32 n, n values | OBJECT u32 n, n × (u32 k, k bytes key, value)
- *   MAP u32 n, n × (key value, value) | FUNCTION u64 handle | HOST_FUNCTION u32 id, u8 async */
+ *   MAP u32 n, n × (key value, value) | FUNCTION u64 handle | HOST_FUNCTION u32 id, u8 async
+ *   STREAM u64 handle (of the function reading it) | HOST_STREAM u32 id, u32 high-water mark */
 enum {
     TAG_UNDEFINED = 0,
     TAG_NULL = 1,
@@ -31,6 +32,8 @@ enum {
     TAG_DATE = 12,
     TAG_FUNCTION = 13,
     TAG_HOST_FUNCTION = 14,
+    TAG_STREAM = 15,
+    TAG_HOST_STREAM = 16,
 };
 
 /* What an export that runs JS left in the result buffer. */

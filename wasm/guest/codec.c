@@ -268,6 +268,15 @@ static int encode_object(Encoder *e, JSValueConst value, uint32_t depth)
         return unsupported(e, "a Promise (await it before returning it)");
     if (JS_IsProxy(value))
         return unsupported(e, "a Proxy");
+    if (is_stream(value)) {
+        JSValue read = stream_to_host(e->ctx, value);
+        if (JS_IsException(read))
+            return THREW;
+        buffer_u8(e->out, TAG_STREAM);
+        buffer_u64(e->out, keep_function(e->ctx, read));
+        JS_FreeValue(e->ctx, read);
+        return ENCODED;
+    }
     if (jscell_is_weak_collection(value))
         return unsupported(e, "a WeakMap or WeakSet");
     const uint8_t *bytes;
@@ -538,6 +547,18 @@ static JSValue decode_at(Decoder *d)
         if (!take(d, &grant, 4) || !take(d, &async, 1))
             return malformed(d);
         return host_function(d->ctx, grant, async != 0);
+    }
+    case TAG_STREAM: {
+        uint64_t handle;
+        if (!take(d, &handle, 8))
+            return malformed(d);
+        return stream_of_reader(d->ctx, kept_function(d->ctx, handle));
+    }
+    case TAG_HOST_STREAM: {
+        uint32_t grant, high_water_mark;
+        if (!take(d, &grant, 4) || !take(d, &high_water_mark, 4))
+            return malformed(d);
+        return stream_from_host(d->ctx, host_function(d->ctx, grant, true), high_water_mark);
     }
     default: return malformed(d);
     }

@@ -18,9 +18,10 @@ void jscell_set_stack_budget(JSRuntime *rt, size_t bytes)
 void jscell_reseed(JSContext *ctx, uint64_t seed)
 {
     /* A memory image is shared by every instance made from it: each gets its own
-     * Math.random() sequence and hash seed. Only sound while no Map/Set exists yet. */
+     * Math.random() sequence. The hash seed stays the image's (chosen from the clock when this
+     * process booted it): the maps the image already holds (the web globals' tables) were
+     * hashed with it, and a seed only needs to be unknown to the script, not per instance. */
     ctx->random_state = seed ? seed : 1;
-    ctx->hash_seed = (uint32_t)xorshift64star(&ctx->random_state);
 }
 
 bool jscell_date_value(JSValueConst value, double *millis)
@@ -115,4 +116,16 @@ int jscell_collection_add(JSContext *ctx, JSValueConst collection, JSValue key, 
         return -1;
     JS_FreeValue(ctx, done);
     return 0;
+}
+
+bool jscell_inherits_from(JSValueConst value, JSValueConst prototype)
+{
+    if (!JS_IsObject(value) || !JS_IsObject(prototype))
+        return false;
+    const JSObject *target = JS_VALUE_GET_OBJ(prototype);
+    for (const JSObject *p = JS_VALUE_GET_OBJ(value); p && p->class_id != JS_CLASS_PROXY; p = p->shape->proto) {
+        if (p != JS_VALUE_GET_OBJ(value) && p == target)
+            return true;
+    }
+    return false;
 }

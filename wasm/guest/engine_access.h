@@ -10,7 +10,7 @@
 
 /* Turn QuickJS's stack check back on: at most `bytes` of C stack below the current frame. */
 void jscell_set_stack_budget(JSRuntime *rt, size_t bytes);
-/* Give this instance its own Math.random() sequence and hash seed. */
+/* Give this instance its own Math.random() sequence. */
 void jscell_reseed(JSContext *ctx, uint64_t seed);
 /* The time value of a Date, without running JS (`getTime` may be replaced). */
 bool jscell_date_value(JSValueConst value, double *millis);
@@ -27,5 +27,8 @@ size_t jscell_malloc_size(JSRuntime *rt);
  * `key` and `value` are consumed. */
 JSValue jscell_new_collection(JSContext *ctx, bool is_map);
 int jscell_collection_add(JSContext *ctx, JSValueConst collection, JSValue key, JSValue value);
+/* Whether `prototype` is on `value`'s prototype chain, read without running JS (the walk
+ * stops at a proxy rather than asking it). */
+bool jscell_inherits_from(JSValueConst value, JSValueConst prototype);
 
 #endif

@@ -96,6 +96,13 @@ void install_console(JSContext *ctx, bool enabled);
 /* modules.c */
 void install_module_loader(JSRuntime *rt);
 
+/* web_globals.c: the bridge between host streams and ReadableStreams. The constructors take
+ * ownership of their JSValue argument (and pass an exception through). */
+bool is_stream(JSValueConst value);
+JSValue stream_to_host(JSContext *ctx, JSValueConst stream);
+JSValue stream_of_reader(JSContext *ctx, JSValue read);
+JSValue stream_from_host(JSContext *ctx, JSValue source, uint32_t high_water_mark);
+
 /* runtime.c */
 void drain_jobs(JSContext *ctx);
 /* A compile error names where it is, in its message too, as on the V8 engine. */

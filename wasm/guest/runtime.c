@@ -271,11 +271,15 @@ EXPORT("jscell_boot") int jscell_boot(void)
     guest.json_stringify = JS_GetPropertyStr(ctx, json, "stringify");
     const char *from_hex = "(hex, negative) => negative ? -BigInt(hex) : BigInt(hex)";
     guest.bigint_from_hex = JS_Eval(ctx, from_hex, strlen(from_hex), "<jscell>", JS_EVAL_TYPE_GLOBAL);
-    /* The V8 backends have no `performance`; a global only one engine offers is one a script
-     * could come to rely on. */
-    JSAtom performance = JS_NewAtom(ctx, "performance");
-    JS_DeleteProperty(ctx, global, performance, 0);
-    JS_FreeAtom(ctx, performance);
+    /* The V8 backends have no `performance`, `atob` or `btoa`; a global only one engine offers
+     * is one a script could come to rely on. (QuickJS's own DOMException goes with them: the web
+     * globals install ours.) */
+    static const char *const absent[] = { "performance", "atob", "btoa" };
+    for (size_t i = 0; i < sizeof absent / sizeof absent[0]; i++) {
+        JSAtom name = JS_NewAtom(ctx, absent[i]);
+        JS_DeleteProperty(ctx, global, name, 0);
+        JS_FreeAtom(ctx, name);
+    }
     JS_FreeValue(ctx, json);
     JS_FreeValue(ctx, prototype);
     JS_FreeValue(ctx, bigint);

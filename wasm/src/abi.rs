@@ -18,6 +18,8 @@ pub mod tag {
     pub const DATE: u8 = 12;
     pub const FUNCTION: u8 = 13;
     pub const HOST_FUNCTION: u8 = 14;
+    pub const STREAM: u8 = 15;
+    pub const HOST_STREAM: u8 = 16;
 }
 
 /// What an export that ran JS left in the guest's result buffer.

@@ -65,6 +65,15 @@ pub fn encode(value: &Value, limits: ConversionLimits, out: &mut Vec<u8>) -> Res
             out.extend_from_slice(&id.0.to_le_bytes());
             out.push(u8::from(*mode == CallMode::Async));
         }
+        Value::Stream(handle) => {
+            out.push(tag::STREAM);
+            out.extend_from_slice(&handle.0.to_le_bytes());
+        }
+        Value::HostStream { source, high_water_mark } => {
+            out.push(tag::HOST_STREAM);
+            out.extend_from_slice(&source.0.to_le_bytes());
+            out.extend_from_slice(&high_water_mark.to_le_bytes());
+        }
         Value::Serialized(_) => encode(&value.clone().expand(limits)?, limits, out)?,
     }
     Ok(())
@@ -285,6 +294,9 @@ impl<'a> Decoder<'a> {
                 let mode = if self.u8()? != 0 { CallMode::Async } else { CallMode::Sync };
                 Value::HostFunction { id, mode }
             }
+            tag::STREAM => Value::Stream(FunctionHandle(self.u64()?)),
+            // Host streams are the host's to hand out; no guest sends one back.
+            tag::HOST_STREAM => return Err(self.bad("a host stream in a value from the guest")),
             other => return Err(self.bad(&format!("unknown value tag {other}"))),
         })
     }

@@ -91,6 +91,17 @@ fn booted_memory(engine: &Engine, fresh: &InstancePre<GuestState>) -> wasmtime::
         return Err(wasmtime::Error::msg(format!("the guest failed to boot (outcome {booted})")));
     }
     let memory = instance.get_memory(&mut store, "memory").ok_or_else(|| wasmtime::Error::msg("the guest exports no memory"))?;
+    // The web globals are part of the image: installed once here, never per instance.
+    let script = jscell_web::SCRIPT.as_bytes();
+    let length = u32::try_from(script.len()).map_err(|_| wasmtime::Error::msg("the web globals script is too long"))?;
+    let at = instance.get_typed_func::<u32, u32>(&mut store, "jscell_alloc")?.call(&mut store, length + 1)?;
+    memory.write(&mut store, at as usize, script)?;
+    memory.write(&mut store, at as usize + script.len(), &[0])?;
+    let installed = instance.get_typed_func::<(u32, u32), i32>(&mut store, "jscell_install_web")?.call(&mut store, (at, length))?;
+    instance.get_typed_func::<u32, ()>(&mut store, "jscell_free")?.call(&mut store, at)?;
+    if installed != 0 {
+        return Err(wasmtime::Error::msg(format!("the guest failed to install the web globals (outcome {installed})")));
+    }
     Ok(memory.data(&store).to_vec())
 }
 

@@ -1,7 +1,7 @@
 //! The compiled guest image, kept between processes: compiling QuickJS and booting it takes about
 //! a second, loading the result a few milliseconds. The cache lives in the user's cache directory
-//! (`$XDG_CACHE_HOME/jscell`, else `~/.cache/jscell`), keyed by the guest's bytes and wasmtime's
-//! compatibility hash; it is native code, so it is used only from a directory that only its owner
+//! (`$XDG_CACHE_HOME/jscell`, else `~/.cache/jscell`), keyed by the guest's bytes, the web globals
+//! script its image has run, and wasmtime's compatibility hash; it is native code, so it is used only from a directory that only its owner
 //! can write, and a file that does not load is compiled again and replaced.
 
 use std::collections::hash_map::DefaultHasher;
@@ -36,6 +36,7 @@ fn cache_file(engine: &Engine, wasm: &[u8]) -> Option<PathBuf> {
         .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cache")))?;
     let mut hasher = DefaultHasher::new();
     wasm.hash(&mut hasher);
+    jscell_web::SCRIPT.hash(&mut hasher);
     engine.precompile_compatibility_hash().hash(&mut hasher);
     Some(base.join("jscell").join(format!("wasm-guest-{:016x}.cwasm", hasher.finish())))
 }

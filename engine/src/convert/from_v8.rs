@@ -5,11 +5,14 @@
 //! shares an object is copied. This keeps the per-object cost of the common case at a push.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::serialized::{serialize, ReadError, SerializedReader, Validate};
 use crate::config::{ConversionLimits, NODE_BYTES};
 use crate::error::ConversionError;
+use crate::state::EngineState;
 use crate::value::{FunctionHandle, Value};
+use crate::stream_bridge::StreamBridge;
 
 /// Why a conversion stopped.
 pub enum ReadFailure {
@@ -31,6 +34,8 @@ pub struct FromV8<'s, 'a> {
     /// Objects on the path from the root to the node being read.
     path: Vec<v8::Local<'s, v8::Object>>,
     keep_function: &'a mut dyn FnMut(v8::Global<v8::Function>) -> FunctionHandle,
+    /// Present once the web globals are installed: before, no value can be a stream.
+    streams: Option<Rc<StreamBridge>>,
 }
 
 type Read<T> = Result<T, ReadFailure>;
@@ -40,7 +45,7 @@ impl<'s, 'a> FromV8<'s, 'a> {
         limits: ConversionLimits,
         keep_function: &'a mut dyn FnMut(v8::Global<v8::Function>) -> FunctionHandle,
     ) -> Self {
-        FromV8 { limits, bytes: 0, path: Vec::new(), keep_function }
+        FromV8 { limits, bytes: 0, path: Vec::new(), keep_function, streams: None }
     }
 
     /// Bytes charged so far, for every value read.
@@ -49,6 +54,7 @@ impl<'s, 'a> FromV8<'s, 'a> {
     }
 
     pub fn read(&mut self, scope: &mut v8::PinScope<'s, '_>, value: v8::Local<'s, v8::Value>) -> Read<Value> {
+        self.streams = EngineState::get(scope).web_globals.borrow().bridge();
         if value.is_object() && !value.is_function() {
             match self.read_serialized(scope, value) {
                 Ok(value) => return Ok(value),
@@ -70,7 +76,7 @@ impl<'s, 'a> FromV8<'s, 'a> {
     ) -> Result<Value, ReadError<std::convert::Infallible>> {
         let (bytes, terminated) = {
             v8::tc_scope!(let tc, scope);
-            let bytes = serialize(tc, value);
+            let bytes = serialize(tc, value, self.streams.clone());
             (bytes, tc.has_terminated())
         };
         if terminated {
@@ -163,6 +169,14 @@ impl<'s, 'a> FromV8<'s, 'a> {
         }
         if value.is_proxy() {
             return Err(unsupported("a Proxy"));
+        }
+        if let Some(streams) = self.streams.clone() {
+            let object = value.cast::<v8::Object>();
+            if streams.is_stream(scope, object) {
+                let read = streams.reader_for_host(scope, object).ok_or(ReadFailure::Threw)?;
+                let read = v8::Global::new(scope, read);
+                return Ok(Value::Stream((self.keep_function)(read)));
+            }
         }
         if value.is_weak_map() || value.is_weak_set() {
             return Err(unsupported("a WeakMap or WeakSet"));

@@ -12,10 +12,12 @@
 
 use std::borrow::Cow;
 use std::convert::Infallible;
+use std::rc::Rc;
 
 use crate::config::{deep, ConversionLimits, NODE_BYTES};
 use crate::error::ConversionError;
 use crate::value::Value;
+use crate::stream_bridge::StreamBridge;
 
 /// Why reading stopped.
 pub enum ReadError<E> {
@@ -573,20 +575,30 @@ impl<'b, 'k, B: Build<'b>> SerializedReader<'b, 'k, B> {
 }
 
 /// V8's serialization of `value`, or `None` when the serializer refused it (the exception
-/// it threw stays in the caller's TryCatch).
+/// it threw stays in the caller's TryCatch). A `ReadableStream` (once `streams` exists) is
+/// refused, so that the walk hands it over as a stream rather than as its fields.
 pub fn serialize<'s>(
     scope: &mut v8::PinScope<'s, '_>,
     value: v8::Local<'s, v8::Value>,
+    streams: Option<Rc<StreamBridge>>,
 ) -> Option<Vec<u8>> {
-    struct Refuse;
+    struct Refuse {
+        streams: Option<Rc<StreamBridge>>,
+    }
     impl v8::ValueSerializerImpl for Refuse {
         fn throw_data_clone_error<'s>(&self, scope: &mut v8::PinScope<'s, '_>, message: v8::Local<'s, v8::String>) {
             let error = v8::Exception::error(scope, message);
             scope.throw_exception(error);
         }
+        fn has_custom_host_object(&self, _isolate: &v8::Isolate) -> bool {
+            self.streams.is_some()
+        }
+        fn is_host_object<'s>(&self, scope: &mut v8::PinScope<'s, '_>, object: v8::Local<'s, v8::Object>) -> Option<bool> {
+            Some(self.streams.as_ref().is_some_and(|streams| streams.is_stream(scope, object)))
+        }
     }
     let context = scope.get_current_context();
-    let serializer = v8::ValueSerializer::new(scope, Box::new(Refuse));
+    let serializer = v8::ValueSerializer::new(scope, Box::new(Refuse { streams }));
     match serializer.write_value(context, value) {
         Some(true) => Some(serializer.release()),
         _ => None,

@@ -5,7 +5,8 @@ use crate::config::ConversionLimits;
 use crate::error::ConversionError;
 use crate::handles::FunctionTable;
 use crate::state::EngineState;
-use crate::value::Value;
+use crate::value::{CallMode, Value};
+use crate::web_globals;
 
 /// Recursive on the engine's thread, whose stack is sized for `CEILING_MAX_DEPTH` levels: V8
 /// refuses to run on any other stack, so `deep` cannot be used here.
@@ -77,11 +78,28 @@ pub fn to_v8<'s>(
             }
         },
         Value::HostFunction { id, mode } => (EngineState::get(scope).wrap_grant)(scope, *id, *mode).into(),
+        Value::Stream(handle) => {
+            let Some(read) = functions.get(*handle) else {
+                return Err(ConversionError::Unsupported { what: "a JsStream that was closed or belongs to another runtime".into() });
+            };
+            let read = v8::Local::new(scope, read);
+            web_globals::bridge(scope).and_then(|streams| streams.stream_of(scope, read)).ok_or_else(streams_missing)?
+        }
+        Value::HostStream { source, high_water_mark } => {
+            let source = (EngineState::get(scope).wrap_grant)(scope, *source, CallMode::Async);
+            web_globals::bridge(scope)
+                .and_then(|streams| streams.readable_from_host(scope, source, *high_water_mark))
+                .ok_or_else(streams_missing)?
+        }
         Value::Serialized(_) => {
             let tree = value.clone().expand(ConversionLimits { max_depth: ConversionLimits::CEILING_MAX_DEPTH, max_bytes: usize::MAX })?;
             to_v8(scope, &tree, functions)?
         }
     })
+}
+
+fn streams_missing() -> ConversionError {
+    ConversionError::Unsupported { what: "a stream: the runtime's ReadableStream could not be set up".into() }
 }
 
 fn new_string<'s>(scope: &mut v8::PinScope<'s, '_>, text: &str) -> Result<v8::Local<'s, v8::String>, ConversionError> {

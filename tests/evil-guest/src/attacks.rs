@@ -86,6 +86,8 @@ attacks![
     flood_console_lane,
     flood_uncaught_socket,
     flood_function_handles_in_args,
+    flood_stream_chunks,
+    amplify_stream_chunk,
     stall_handshake_trickle,
     stall_handshake_silent,
     stall_frame_trickle_socket,
@@ -1024,4 +1026,33 @@ fn protocol_close_socket(g: &Guest) {
     g.next_run();
     g.shut_socket();
     hang()
+}
+
+/// A stream read answered as an honest guest would: the next chunk, `bytes` long.
+fn stream_step(bytes: usize) -> Value {
+    Value::Object(vec![("done".into(), Value::Bool(false)), ("value".into(), Value::Bytes(vec![7; bytes]))])
+}
+
+/// Return a stream, answer its first read, then push chunks the parent never asked for: a
+/// guest gets one chunk per read (the parent's credit), and a reply to no read is a violation.
+fn flood_stream_chunks(g: &Guest) {
+    g.ready();
+    let run = g.next_run();
+    g.reply(&run, Ok(Response::Value(Value::Stream(FunctionHandle(1)))));
+    let read = g.next_run();
+    let chunk = stream_step(64 << 10);
+    g.reply(&read, Ok(Response::Value(chunk.clone())));
+    for id in (1u64 << 40).. {
+        g.send_on(read.carrier, &ToParent::Reply { id, result: Ok(Response::Value(chunk.clone())) });
+    }
+}
+
+/// Answer a stream read with a chunk over the runtime's value limit.
+fn amplify_stream_chunk(g: &Guest) {
+    g.ready();
+    let run = g.next_run();
+    g.reply(&run, Ok(Response::Value(Value::Stream(FunctionHandle(1)))));
+    let read = g.next_run();
+    g.reply(&read, Ok(Response::Value(stream_step(g.max_bytes() + 1))));
+    g.serve()
 }
