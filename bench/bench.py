@@ -8,6 +8,7 @@ are the warm-up), then the median of REPEATS such runs is taken, as seconds per 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib.metadata
 import json
@@ -15,7 +16,7 @@ import pathlib
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import jscell
 import jsrun
@@ -254,6 +255,7 @@ def main() -> None:
         print(f"{mine.name}, 20,000 objects vs json.loads: {ratio(times[ITEMS_CASE][mine.name], json_floor)}")
     warm_pool()
     module_graph()
+    streaming()
 
 
 WARM_SPACING = 0.02
@@ -317,6 +319,128 @@ def module_graph() -> None:
             assert load_graph() == one_script()
             modules, single = measure(load_graph), measure(one_script)
             print(f"  jscell {backend}: modules {duration(modules)}, one script {duration(single)}, ratio {ratio(modules, single)}")
+
+
+STREAM_CHUNK = 64 * 1024
+STREAM_CHUNKS = 1024
+STREAM_BYTES = STREAM_CHUNK * STREAM_CHUNKS
+STREAM_REPEATS = 5
+# Per run; a run takes well under a second, so this only catches a stream that stalls.
+STREAM_TIMEOUT = 15.0
+# jscell only: a source allowed to run STREAM_AHEAD chunks ahead is pulled in batches.
+STREAM_AHEAD = 16
+STREAM_DIRECTIONS = ("Python → JS", "JS → Python", f"Python → JS, high_water_mark={STREAM_AHEAD}")
+STREAM_READ = """async (stream) => {
+  const reader = stream.getReader();
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return total;
+    total += value.length;
+  }
+}"""
+STREAM_MAKE = f"""() => {{
+  const chunk = new Uint8Array({STREAM_CHUNK});
+  let left = {STREAM_CHUNKS};
+  return new ReadableStream({{
+    pull(controller) {{ if (left-- > 0) controller.enqueue(chunk); else controller.close(); }},
+  }});
+}}"""
+
+
+async def stream_chunks() -> AsyncIterator[bytes]:
+    chunk = bytes(STREAM_CHUNK)
+    for _ in range(STREAM_CHUNKS):
+        yield chunk
+
+
+async def python_to_js(runtime: object, read: object, **options: int) -> int:
+    # The source stays referenced until JS has read it all: jsrun unregisters a source as soon
+    # as its Python handle is collected ("Unknown Python stream id" for a temporary argument).
+    # call_async, not read(source): jsrun's synchronous call holds the GIL until the function
+    # returns or goes idle, and a read in its first turn needs the event loop that call blocks.
+    source = runtime.stream_from_async_iterable(stream_chunks(), **options)
+    return await read.call_async(source)
+
+
+async def js_to_python(make: object) -> int:
+    total = 0
+    async for chunk in await make.call_async():
+        total += len(chunk)
+    return total
+
+
+async def measure_stream(transfer: Callable[[], Awaitable[int]]) -> Timing:
+    """Seconds per transfer of STREAM_BYTES: one warm-up run, then the median of STREAM_REPEATS.
+    The first failure (an error, a wrong total, STREAM_TIMEOUT passing) ends the runs and fails
+    the case."""
+    samples = []
+    for _ in range(1 + STREAM_REPEATS):
+        start = time.perf_counter()
+        try:
+            total = await asyncio.wait_for(transfer(), STREAM_TIMEOUT)
+            if total != STREAM_BYTES:
+                raise ValueError(f"{total} bytes arrived, not {STREAM_BYTES}")
+        except TimeoutError:
+            return Timing(calls=1, errors=[TimeoutError(f"no end of stream after {STREAM_TIMEOUT:.0f} s")])
+        except Exception as error:  # noqa: BLE001 - reported under the table
+            return Timing(calls=1, errors=[error])
+        samples.append(time.perf_counter() - start)
+    return Timing(seconds=statistics.median(samples[1:]), calls=len(samples))
+
+
+async def stream_library(new_runtime: Callable[[], object]) -> dict[str, Timing]:
+    runtime = new_runtime()
+    try:
+        read, make = runtime.eval(STREAM_READ), runtime.eval(STREAM_MAKE)
+        times = {
+            STREAM_DIRECTIONS[0]: await measure_stream(lambda: python_to_js(runtime, read)),
+            STREAM_DIRECTIONS[1]: await measure_stream(lambda: js_to_python(make)),
+        }
+        if isinstance(runtime, jscell.Runtime):
+            ahead = lambda: python_to_js(runtime, read, high_water_mark=STREAM_AHEAD)  # noqa: E731
+            times[STREAM_DIRECTIONS[2]] = await measure_stream(ahead)
+        return times
+    finally:
+        runtime.close()
+
+
+def throughput(timing: Timing | None) -> str:
+    if timing is None:
+        return "n/a"
+    return "failed" if timing.failed else f"{STREAM_BYTES / timing.seconds / 1e6:.0f} MB/s"
+
+
+def streaming() -> None:
+    """64 MiB as 1024 chunks of 64 KiB, each way: Python → JS, an async generator of bytes
+    (stream_from_async_iterable) read to the end by a JS reader; JS → Python, a ReadableStream
+    enqueuing one preallocated Uint8Array per pull, read with async for. jscell/jsrun ratios are
+    of throughput: above 1× jscell is faster."""
+    libraries = [
+        (f"jscell {backend}", lambda backend=backend: jscell.Runtime(jscell.RuntimeConfig(backend=backend)))
+        for backend in BACKENDS
+    ]
+    libraries.append(("jsrun", jsrun.Runtime))
+    print(
+        f"\nstreaming {STREAM_BYTES >> 20} MiB as {STREAM_CHUNKS} chunks of {STREAM_CHUNK >> 10} KiB"
+        f" (MB = 10^6 bytes; median of {STREAM_REPEATS} runs after a warm-up):"
+    )
+    # One library at a time, each on its own event loop.
+    times = {name: asyncio.run(stream_library(new_runtime)) for name, new_runtime in libraries}
+    jscells = [name for name, _ in libraries[:-1]]
+    header = ["direction", *times, *(f"{name} / jsrun" for name in jscells)]
+    rows = []
+    for direction in STREAM_DIRECTIONS:
+        row = [direction, *(throughput(times[name].get(direction)) for name in times)]
+        row += [ratio(times["jsrun"].get(direction), times[name].get(direction)) for name in jscells]
+        rows.append(row)
+    print_table(header, rows)
+    for name, by_direction in times.items():
+        for direction, timing in by_direction.items():
+            if timing.failed:
+                error = timing.errors[-1]
+                print(f"! {name}, {direction}: {type(error).__name__}: {error}")
+    print("targets: jscell native >= 2× jsrun, jscell hardened >= 1× jsrun")
 
 
 if __name__ == "__main__":

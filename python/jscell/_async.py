@@ -18,13 +18,21 @@ def settle(future: asyncio.Future[Any], value: Any, error: BaseException | None)
         future.set_result(value)
 
 
-async def _await(awaitable: Awaitable[Any]) -> Any:
-    return await awaitable
-
-
 def schedule(loop: asyncio.AbstractEventLoop, awaitable: Awaitable[Any], done: Callable[[Any], None]) -> None:
-    """Run ``awaitable`` on ``loop`` (from any thread) and call ``done(future)`` when it ends."""
-    asyncio.run_coroutine_threadsafe(_await(awaitable), loop).add_done_callback(done)
+    """Run ``awaitable`` on ``loop`` (from any thread) and call ``done(future)`` when it ends.
+
+    One hop onto the loop, then a task: the path every async host call takes, so it is kept
+    short (``run_coroutine_threadsafe`` adds a second future and two more hops)."""
+
+    def start() -> None:
+        try:
+            task: asyncio.Future[Any] = asyncio.ensure_future(awaitable, loop=loop)
+        except BaseException as error:  # not awaitable after all: that is its outcome
+            task = loop.create_future()
+            task.set_exception(error)
+        task.add_done_callback(done)
+
+    loop.call_soon_threadsafe(start)
 
 
 def loop_is_usable(loop: asyncio.AbstractEventLoop | None) -> bool:

@@ -10,6 +10,7 @@ high-water mark for the other.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from ._jscell import JsFunction
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+# One pull answers at most this many chunks, and stops adding once they hold this many bytes:
+# a batch must stay well inside the runtime's value limit.
+_MAX_BATCH = 64
+_BATCH_BYTES = 1 << 20
 
 
 def _size(chunk: object) -> int:
@@ -91,7 +96,9 @@ class PyStreamSource:
         self._claimed = False
         self._closed = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._next: asyncio.Future[Any] | None = None
+        self._pull: asyncio.Task[Any] | None = None
+        # An error the iterator raised after chunks of the same pull: the next pull raises it.
+        self._failure: BaseException | None = None
         self._pulling: asyncio.Lock | None = None
 
     def _claim(self) -> Any:
@@ -105,33 +112,57 @@ class PyStreamSource:
         self._counters.track(self)
         return self._serve
 
-    async def _serve(self, cancel: bool = False) -> Any:
+    async def _serve(self, cancel: bool = False, wanted: object = 1) -> Any:
+        """One pull of the stream: up to ``wanted`` chunks (what its queue has room for, never
+        more than the high-water mark), so that a stream allowed to run ahead crosses the
+        boundary once per batch rather than once per chunk."""
         if cancel:
             await self._close()
             return None
+        count = wanted if isinstance(wanted, int) and not isinstance(wanted, bool) else 1
+        count = max(1, min(count, self.high_water_mark, _MAX_BATCH))
         if self._pulling is None:
             self._pulling = asyncio.Lock()
         # A ReadableStream never pulls twice at once; a compromised guest might, and an
         # async generator cannot be advanced twice at once: such pulls wait their turn.
         async with self._pulling:
-            if self._closed:
-                return {"done": True}
-            self._loop = asyncio.get_running_loop()
-            try:
-                if self._iterator is None:
-                    self._iterator = aiter(self._iterable)
-                self._next = asyncio.ensure_future(anext(self._iterator))
-                chunk = await self._next
-            except StopAsyncIteration:
-                self._mark_closed()
-                return {"done": True}
-            except BaseException:
-                self._mark_closed()
-                raise
-            finally:
-                self._next = None
-        self._counters.add(bytes_streamed_py_to_js=_size(chunk))
-        return {"done": False, "value": chunk}
+            chunks: list[Any] = []
+            done = await self._pull_into(chunks, count)
+        return {"chunks": chunks, "done": done}
+
+    async def _pull_into(self, chunks: list[Any], count: int) -> bool:
+        """Pull up to ``count`` chunks (fewer past ``_BATCH_BYTES``) into ``chunks``; whether the
+        iterator has ended."""
+        if self._failure is not None:
+            failure, self._failure = self._failure, None
+            raise failure
+        if self._closed:
+            return True
+        self._loop = asyncio.get_running_loop()
+        self._pull = asyncio.current_task()
+        batched = 0
+        try:
+            if self._iterator is None:
+                self._iterator = aiter(self._iterable)
+            while len(chunks) < count and batched < _BATCH_BYTES:
+                chunk = await anext(self._iterator)
+                size = _size(chunk)
+                batched += size
+                self._counters.add(bytes_streamed_py_to_js=size)
+                chunks.append(chunk)
+        except StopAsyncIteration:
+            self._mark_closed()
+            return True
+        except BaseException:
+            self._mark_closed()
+            if chunks:
+                # What was pulled before the error is delivered; the error ends the next pull.
+                self._failure = sys.exc_info()[1]
+                return False
+            raise
+        finally:
+            self._pull = None
+        return False
 
     def _mark_closed(self) -> bool:
         if self._closed:
@@ -144,10 +175,11 @@ class PyStreamSource:
     async def _close(self) -> None:
         if not self._mark_closed():
             return
-        pending = self._next
-        if pending is not None and not pending.done():
-            pending.cancel()
-            await asyncio.wait([pending])
+        pull = self._pull
+        if pull is not None and not pull.done():
+            # The pull waiting in the iterator: cancelling it runs the generator's finally.
+            pull.cancel()
+            await asyncio.wait([pull])
         aclose = getattr(self._iterator, "aclose", None)
         if aclose is not None:
             await aclose()

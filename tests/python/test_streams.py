@@ -172,6 +172,22 @@ async def test_an_exception_in_the_python_iterator_errors_the_javascript_stream(
     assert "the feed broke" in message
 
 
+async def test_chunks_pulled_ahead_before_an_error_are_delivered_first(runtime: jscell.Runtime) -> None:
+    async def two_then_failure() -> AsyncIterator[int]:
+        yield 1
+        yield 2
+        raise ValueError("after two")
+
+    read_all = runtime.eval("""async (s) => {
+        const seen = [];
+        try { for await (const chunk of s) seen.push(chunk) } catch (e) { seen.push(String(e.message)) }
+        return seen;
+    }""")
+    one, two, message = await read_all.call_async(runtime.stream_from_async_iterable(two_then_failure(), high_water_mark=8))
+    assert (one, two) == (1, 2)
+    assert "after two" in message
+
+
 async def test_a_source_is_read_by_one_stream_and_belongs_to_its_runtime(make_runtime) -> None:
     rt = make_runtime()
     other = make_runtime()

@@ -9,10 +9,12 @@ const streamsRead = new WeakMap();
 const bridge = {
   fromHost(source, highWaterMark) {
     return new HostReadable({
+      // One host call fills what the queue has room for (one chunk when a read waits on an
+      // empty queue): a stream allowed to run ahead crosses the boundary once per batch.
       async pull(controller) {
-        const next = await source();
-        if (next.done) controller.close();
-        else controller.enqueue(next.value);
+        const { chunks, done } = await source(false, Math.max(1, controller.desiredSize));
+        for (const chunk of chunks) controller.enqueue(chunk);
+        if (done) controller.close();
       },
       cancel() {
         return source(true);

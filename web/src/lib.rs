@@ -8,7 +8,8 @@
 //! and returns the bridge, which the engine keeps out of JavaScript's reach:
 //!
 //! - `fromHost(source, highWaterMark)`: a `ReadableStream` pulling chunks from `source`, an async
-//!   host function answering `{done, value}` (called with `true` to cancel);
+//!   host function: `source(false, wanted)` answers `{chunks, done}` with at most `wanted`
+//!   chunks, `source(true)` cancels;
 //! - `toHost(stream)`: a function reading `stream` (`() => reader.read()`, `(true, reason)` cancels);
 //! - `streamOf(read)`: the stream behind a function `toHost` made;
 //! - `readablePrototype`: `ReadableStream.prototype`, for the engine's brand check.
