@@ -9,19 +9,27 @@ are the warm-up), then the median of REPEATS such runs is taken, as seconds per 
 from __future__ import annotations
 
 import asyncio
+import base64
 import dataclasses
+import hashlib
 import importlib.metadata
 import json
 import pathlib
+import signal
 import statistics
+import subprocess
+import sys
+import tarfile
 import tempfile
 import time
+import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import jscell
 import jsrun
 import quickjs_rs
-from jscell._config import BACKENDS
+from jscell._config import BACKENDS, Backend
 from py_mini_racer import MiniRacer
 
 REPEATS = 7
@@ -256,6 +264,7 @@ def main() -> None:
     warm_pool()
     module_graph()
     streaming()
+    snapshots()
 
 
 WARM_SPACING = 0.02
@@ -441,6 +450,238 @@ def streaming() -> None:
                 error = timing.errors[-1]
                 print(f"! {name}, {direction}: {type(error).__name__}: {error}")
     print("targets: jscell native >= 2× jsrun, jscell hardened >= 1× jsrun")
+
+
+# Bundles from the npm registry, pinned: (package, version, file in its tarball, the tarball's
+# dist.integrity as `npm view <package>@<version> dist.integrity` gives it). Downloaded once into
+# BUNDLE_CACHE, checked against the integrity on every use.
+BUNDLES = (
+    (
+        "lodash", "4.17.21", "package/lodash.min.js",
+        "sha512-v2kDEe57lecTulaDIuNTPy3Ry4gLGJ6Z1O3vE1krgXZNrsQ+LFTGHVxVjcXPs17LhbZVGedAJv8XZ1tvj5FvSg==",
+    ),
+    (
+        "marked", "15.0.12", "package/lib/marked.umd.js",
+        "sha512-8dD6FusOQSrpv9Z1rdNMdlSgQOIP880DHqnohobOmYLElGEqAL/JvxvuxZO16r4HtjTlfPRDC1hbvxC9dPN2nA==",
+    ),
+)
+BUNDLE_CACHE = pathlib.Path(__file__).resolve().parent.parent / "target" / "bench-js"
+RENDER = 'marked.parse(_.template("# Hello <%= name %>\\n\\n* item")({name: "x"}))'
+# Run once at build time too, so the code the render needs is compiled into the snapshot.
+WARM_UP = [("warm-up.js", RENDER)]
+RENDERED = "<h1>Hello x</h1>\n<ul>\n<li>item</li>\n</ul>\n"
+SNAPSHOT_WARM = 2
+SNAPSHOT_SPACED = 40
+
+
+def integrity(data: bytes) -> str:
+    return "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+
+
+def npm_file(package: str, version: str, member: str, expected: str) -> str:
+    """One file of a pinned npm tarball, fetched into BUNDLE_CACHE unless it is there already."""
+    BUNDLE_CACHE.mkdir(parents=True, exist_ok=True)
+    tarball = BUNDLE_CACHE / f"{package}-{version}.tgz"
+    if not tarball.exists() or integrity(tarball.read_bytes()) != expected:
+        url = f"https://registry.npmjs.org/{package}/-/{package}-{version}.tgz"
+        with urllib.request.urlopen(url, timeout=60) as response:
+            data = response.read()
+        if integrity(data) != expected:
+            raise ValueError(f"{url}: {integrity(data)} is not npm's dist.integrity {expected}")
+        partial = tarball.with_suffix(".part")
+        partial.write_bytes(data)
+        partial.replace(tarball)
+    with tarfile.open(tarball) as archive:
+        file = archive.extractfile(member)
+        assert file is not None, f"{member} is not a file in {tarball}"
+        return file.read().decode()
+
+
+def render_in_new_runtime(new_runtime: Callable[[], Any], scripts: list[tuple[str, str]], created: list[float]) -> Callable[[], None]:
+    """Create a runtime, evaluate ``scripts`` in it (none when it starts from a snapshot), run one
+    render, check it, close; how long creating the runtime took goes to ``created``."""
+
+    def op() -> None:
+        start = time.perf_counter()
+        runtime = new_runtime()
+        created.append(time.perf_counter() - start)
+        try:
+            for _, source in scripts:
+                runtime.eval(source)
+            html = runtime.eval(RENDER)
+        finally:
+            runtime.close()
+        if html != RENDERED:
+            raise ValueError(f"rendered {html!r}, not {RENDERED!r}")
+
+    return op
+
+
+def measure_spaced(op: Callable[[], object]) -> Timing:
+    """Median of SNAPSHOT_SPACED calls, one every WARM_SPACING (as requests arrive), so a warm
+    pool refills in between; the first call, untimed, starts the pool."""
+    op()
+    time.sleep(0.2)
+    timing, samples = Timing(), []
+    for _ in range(SNAPSHOT_SPACED):
+        time.sleep(WARM_SPACING)
+        start = time.perf_counter()
+        try:
+            op()
+        except Exception as error:  # noqa: BLE001 - reported under the table
+            timing.errors.append(error)
+        samples.append(time.perf_counter() - start)
+    timing.calls, timing.seconds = len(samples), statistics.median(samples)
+    return timing
+
+
+def checked(op: Callable[[], object], spaced: bool) -> Timing:
+    """One call first: a library whose path raises (or renders the wrong thing) fails the case
+    with that reason rather than being timed."""
+    try:
+        op()
+    except Exception as error:  # noqa: BLE001 - reported under the table
+        return Timing(calls=1, errors=[error])
+    return measure_spaced(op) if spaced else measure(op)
+
+
+def bundle_scripts() -> list[tuple[str, str]]:
+    """(file name, source) of each bundle, in the order they are evaluated."""
+    return [(pathlib.PurePosixPath(bundle[2]).name, npm_file(*bundle)) for bundle in BUNDLES]
+
+
+def build_snapshot(builder: Any, scripts: list[tuple[str, str]]) -> tuple[bytes | None, float, Exception | None]:
+    start = time.perf_counter()
+    try:
+        for name, source in scripts:
+            builder.execute_script(name, source)
+        snapshot = builder.build()
+    except Exception as error:  # noqa: BLE001 - reported under the table
+        return None, 0.0, error
+    return snapshot, time.perf_counter() - start, None
+
+
+# jsrun 0.3.0 now and then aborts the whole process (libc++ hardening assertion, a vector index
+# out of bounds in V8) as it starts a runtime from a custom snapshot, even a trivial one, in a
+# process that has also made a few dozen plain runtimes. So jsrun's (a) and (b) each run in a
+# process of their own, which ends in JSRUN_TIMEOUT at the latest.
+JSRUN_TIMEOUT = 60
+
+
+def jsrun_snapshot_case(case: str) -> None:
+    """In a child process (see jsrun_case): time jsrun's (a) or (b), print the result as JSON."""
+    scripts = bundle_scripts()
+    snapshot, build, error = None, 0.0, None
+    if case == "b":
+        snapshot, build, error = build_snapshot(jsrun.SnapshotBuilder(), scripts + WARM_UP)
+    created: list[float] = []
+    if error is not None:
+        timing = Timing(calls=1, errors=[error])
+    else:
+        new_runtime = lambda: jsrun.Runtime(jsrun.RuntimeConfig(snapshot=snapshot))  # noqa: E731
+        timing = checked(render_in_new_runtime(new_runtime, scripts if case == "a" else [], created), spaced=False)
+    result = {
+        "seconds": timing.seconds,
+        "calls": timing.calls,
+        "errors": [[type(error).__name__, str(error)] for error in timing.errors[-1:]],
+        "error_count": len(timing.errors),
+        "created": statistics.median(created) if created else None,
+        "size": len(snapshot) if snapshot else None,
+        "build": build,
+    }
+    print(json.dumps(result))
+
+
+def jsrun_case(case: str) -> tuple[Timing, dict[str, Any]]:
+    """jsrun's (a) or (b) timed in a child process: a crash or a hang fails the case, with why."""
+    bench_dir = str(pathlib.Path(__file__).resolve().parent)
+    code = f"import sys; sys.path.insert(0, {bench_dir!r}); import bench; bench.jsrun_snapshot_case({case!r})"
+    try:
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=JSRUN_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        return Timing(calls=1, errors=[TimeoutError(f"no result after {JSRUN_TIMEOUT} s")]), {}
+    if done.returncode != 0:
+        died = f"was killed by {signal.Signals(-done.returncode).name}" if done.returncode < 0 else f"exited with {done.returncode}"
+        last = (done.stderr.strip().splitlines() or ["no message"])[-1]
+        return Timing(calls=1, errors=[ChildProcessError(f"the process {died}: {last}")]), {}
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    errors = [type(name, (Exception,), {})(message) for name, message in result["errors"]]
+    errors = errors * result["error_count"] if errors else []
+    return Timing(seconds=result["seconds"], calls=result["calls"], errors=errors), result
+
+
+def snapshots() -> None:
+    """Create a runtime with marked + lodash loaded and run one render: (a) evaluating the two
+    bundles in each new runtime, (b) starting it from a snapshot that has them loaded. The UMD
+    bundles need no shim in a plain script: with no module, exports or define, marked attaches
+    to globalThis (its first choice) and lodash to Function('return this')(), on V8 and QuickJS
+    alike, at build time and in a runtime."""
+    try:
+        scripts = bundle_scripts()
+    except Exception as error:  # noqa: BLE001 - the rest of the bench has run; say why not this
+        print(f"\nsnapshots: skipped, the bundles could not be fetched ({type(error).__name__}: {error})")
+        return
+    # One V8 snapshot for both V8 backends.
+    v8, v8_build, v8_error = build_snapshot(jscell.SnapshotBuilder(backend="native"), scripts + WARM_UP)
+    wasm, wasm_build, wasm_error = build_snapshot(jscell.SnapshotBuilder(backend="wasm"), scripts + WARM_UP)
+
+    def config(backend: Backend, snapshot: bytes | None, warm: int = 0) -> Callable[[], Any]:
+        return lambda: jscell.Runtime(jscell.RuntimeConfig(backend=backend, snapshot=snapshot, warm_guests=warm))
+
+    warm_name = f"jscell hardened, warm_guests={SNAPSHOT_WARM}, one every {WARM_SPACING * 1000:.0f} ms"
+    # (name, new runtime for (a), new runtime for (b) or why there is none, spaced)
+    libraries = [
+        ("jscell native", config("native", None), v8_error or config("native", v8), False),
+        ("jscell hardened", config("hardened", None), v8_error or config("hardened", v8), False),
+        (warm_name, config("hardened", None, SNAPSHOT_WARM), v8_error or config("hardened", v8, SNAPSHOT_WARM), True),
+        ("jscell wasm", config("wasm", None), wasm_error or config("wasm", wasm), False),
+    ]
+    print(
+        "\ncreate a runtime with marked + lodash loaded, run one render, close: (a) evaluating the"
+        " bundles in each new runtime, (b) from a snapshot that has them loaded"
+        f" ({', '.join(f'{package} {version} {pathlib.PurePosixPath(member).name}' for package, version, member, _ in BUNDLES)}):"
+    )
+    times: dict[str, tuple[Timing, Timing, Timing | None]] = {}
+    for name, plain, from_snapshot, spaced in libraries:
+        created: list[float] = []
+        fresh = checked(render_in_new_runtime(plain, scripts, []), spaced)
+        if isinstance(from_snapshot, Exception):
+            restored = Timing(calls=1, errors=[from_snapshot])
+        else:
+            restored = checked(render_in_new_runtime(from_snapshot, [], created), spaced)
+        creation = Timing(seconds=statistics.median(created), calls=len(created)) if created and not restored.failed else None
+        times[name] = (fresh, restored, creation)
+    (fresh, _), (restored, rival) = jsrun_case("a"), jsrun_case("b")
+    creation = Timing(seconds=rival["created"], calls=1) if rival.get("created") is not None and not restored.failed else None
+    times["jsrun (each case in its own process)"] = (fresh, restored, creation)
+
+    sizes: list[tuple[str, int | None, float]] = [
+        ("jscell V8", len(v8) if v8 else None, v8_build),
+        ("jscell wasm", len(wasm) if wasm else None, wasm_build),
+    ]
+    sizes.append(("jsrun", rival.get("size"), rival.get("build", 0.0)))
+    print(
+        "snapshots: "
+        + ", ".join(
+            f"{name} {size / 1e6:.2f} MB (built in {build * 1000:.0f} ms)" if size else f"{name} failed"
+            for name, size, build in sizes
+        )
+        + "; the V8 one, built with backend='native', serves native and hardened"
+    )
+    header = ["library", "(a) evaluate bundles", "(b) from snapshot", "(a) / (b)", "(b): Runtime() alone"]
+    rows = [[name, duration(a), duration(b), ratio(a, b), duration(c)] for name, (a, b, c) in times.items()]
+    print_table(header, rows)
+    for name, (fresh, restored, _) in times.items():
+        for case, timing in (("(a)", fresh), ("(b)", restored)):
+            if timing.errors:
+                error = timing.errors[-1]
+                print(f"! {name} {case}: {len(timing.errors)} of {timing.calls} calls raised, e.g. {type(error).__name__}: {error}")
+    native, warm = times["jscell native"], times[warm_name]
+    print(
+        f"targets: (b) at least 5× faster than (a) on native (now {ratio(native[0], native[1])});"
+        f" a hardened runtime from a warm pool with a snapshot ready in under 5 ms (now {duration(warm[2])}"
+        f" for Runtime(), {duration(warm[1])} with the render and close)"
+    )
 
 
 if __name__ == "__main__":

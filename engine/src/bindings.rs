@@ -36,7 +36,9 @@ pub fn install(scope: &mut v8::PinScope<'_, '_>, enable_console: bool) {
     for (name, function) in builtins {
         set_property(scope, global, name, function.into());
     }
-    web_globals::define_lazily(scope, global);
+    if !web_globals::adopt_from_snapshot(scope) {
+        web_globals::define_lazily(scope, global);
+    }
     if enable_console {
         let console = v8::Object::new(scope);
         let levels = [

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::byte_string::ByteString;
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EngineConfig {
     /// Hard cap of the JS heap; reaching it terminates the runtime instead of the process.
@@ -12,6 +14,25 @@ pub struct EngineConfig {
     pub bootstrap: Option<String>,
     pub enable_console: bool,
     pub limits: ConversionLimits,
+    /// A sealed startup snapshot (`snapshot`) the context starts from.
+    pub snapshot: Option<SnapshotBytes>,
+}
+
+/// A snapshot's bytes, on the wire as one byte string (not a sequence of a call per byte: a
+/// snapshot is megabytes, and it travels with every hardened runtime's start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnapshotBytes(pub Vec<u8>);
+
+impl Serialize for SnapshotBytes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SnapshotBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        serde::de::DeserializeSeed::deserialize(ByteString, deserializer).map(SnapshotBytes)
+    }
 }
 
 /// Bounds on every value that crosses a boundary.

@@ -3,6 +3,7 @@
 
 mod at_most;
 mod bindings;
+mod byte_string;
 mod config;
 mod convert;
 mod engine;
@@ -17,6 +18,7 @@ mod inbox;
 mod replies;
 mod process_stamp;
 mod modules;
+mod snapshot;
 mod state;
 mod stream_bridge;
 mod stats;
@@ -28,9 +30,10 @@ mod watchdog;
 mod web_globals;
 mod window;
 
-pub use config::{deep, ConversionLimits, EngineConfig, ENGINE_THREAD_STACK};
+pub use config::{deep, ConversionLimits, EngineConfig, SnapshotBytes, ENGINE_THREAD_STACK};
 pub use convert::{Build, ReadError, SerializedReader};
-pub use engine::{init_v8, set_jitless, set_memory_capped, EngineHandle};
+pub use engine::{build_snapshot, engine_tag, init_v8, is_jitless, set_jitless, set_memory_capped, EngineHandle, SnapshotRecipe};
+pub use snapshot::{open_for as open_snapshot, seal as seal_snapshot, SnapshotError};
 pub use engine_thread::{start_engine_thread, start_thread, unwrapped, EngineThreadWrapper};
 pub use process_stamp::ProcessStamp;
 pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason, STACK_FRAME_LIMIT};

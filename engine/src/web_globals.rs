@@ -79,10 +79,17 @@ pub fn bridge(scope: &mut v8::PinScope<'_, '_>) -> Option<Rc<StreamBridge>> {
 static CODE_CACHE: Mutex<Option<Arc<Vec<u8>>>> = Mutex::new(None);
 
 fn install(scope: &mut v8::PinScope<'_, '_>) -> Option<StreamBridge> {
+    let bridge = run_install_script(scope, true)?;
+    bridge_of(scope, bridge)
+}
+
+/// Run the install script on the current context's global; the bridge object it returns.
+/// `with_code_cache` is off in a snapshot's builder, where V8 makes no code caches.
+pub fn run_install_script<'s>(scope: &mut v8::PinScope<'s, '_>, with_code_cache: bool) -> Option<v8::Local<'s, v8::Object>> {
     let text = v8::String::new_external_onebyte_static(scope, jscell_web::SCRIPT.as_bytes())?;
     let name = v8::String::new(scope, jscell_web::SCRIPT_NAME)?;
     let origin = v8::ScriptOrigin::new(scope, name.into(), 0, 0, false, 0, None, false, false, false, None);
-    let cached = CODE_CACHE.locked().clone();
+    let cached = if with_code_cache { CODE_CACHE.locked().clone() } else { None };
     let (mut source, options) = match &cached {
         Some(code) => (
             v8::script_compiler::Source::new_with_cached_data(text, Some(&origin), v8::CachedData::new(code)),
@@ -96,13 +103,25 @@ fn install(scope: &mut v8::PinScope<'_, '_>) -> Option<StreamBridge> {
     let global = scope.get_current_context().global(scope);
     let receiver = v8::undefined(scope).into();
     let bridge = install.call(scope, receiver, &[global.into()])?;
-    if !reused {
+    if with_code_cache && !reused {
         if let Some(code) = script.get_unbound_script(scope).create_code_cache() {
             *CODE_CACHE.locked() = Some(Arc::new(code.to_vec()));
         }
     }
+    v8::Local::<v8::Object>::try_from(bridge).ok()
+}
+
+/// The web globals a snapshot's context holds already (its builder installed them): the bridge
+/// the builder kept as the context's first snapshot datum. False for a context of its own.
+pub fn adopt_from_snapshot(scope: &mut v8::PinScope<'_, '_>) -> bool {
+    let Ok(bridge) = scope.get_context_data_from_snapshot_once::<v8::Object>(0) else { return false };
+    let Some(bridge) = bridge_of(scope, bridge) else { return false };
+    *EngineState::get(scope).web_globals.borrow_mut() = WebGlobals::Installed(Rc::new(bridge));
+    true
+}
+
+fn bridge_of(scope: &mut v8::PinScope<'_, '_>, bridge: v8::Local<'_, v8::Object>) -> Option<StreamBridge> {
     let read = |scope: &mut v8::PinScope<'_, '_>, name: &str| -> Option<v8::Global<v8::Object>> {
-        let bridge = v8::Local::<v8::Object>::try_from(bridge).ok()?;
         let key = v8::String::new(scope, name)?;
         let value = v8::Local::<v8::Object>::try_from(bridge.get(scope, key.into())?).ok()?;
         Some(v8::Global::new(scope, value))

@@ -19,6 +19,7 @@ from ._errors import (
 )
 from ._jscell import JsFunction
 from ._runtime import OpMode, Runtime
+from ._snapshot import SnapshotBuilder
 from ._streams import JsStream, PyStreamSource
 from ._values import RuntimeStats, UndefinedType, undefined
 
@@ -36,6 +37,7 @@ __all__ = [
     "RuntimeStats",
     "RuntimeTerminated",
     "SerializationError",
+    "SnapshotBuilder",
     "StackFrame",
     "TerminationReason",
     "UndefinedType",

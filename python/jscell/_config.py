@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from ._jscell import MAX_WARM_GUESTS, process_memory_floor
+from ._jscell import MAX_WARM_GUESTS, check_snapshot, process_memory_floor
 
 Backend = Literal["native", "hardened", "wasm"]
 """The name of a backend: ``RuntimeConfig(backend=...)``."""
@@ -99,6 +99,17 @@ def _directory(value: Any, field: str) -> str | None:
     return path
 
 
+def _snapshot(snapshot: object, backend: Backend, jitless: bool, max_heap_size: int | None) -> bytes | None:
+    if snapshot is None:
+        return None
+    if not isinstance(snapshot, (bytes, bytearray, memoryview)):
+        raise TypeError(f"snapshot must be bytes (from SnapshotBuilder.build()) or None, not {type(snapshot).__name__}")
+    snapshot = bytes(snapshot)
+    # Checked before any engine sees the bytes (V8 aborts the process on a bad snapshot).
+    check_snapshot(snapshot, backend, jitless, max_heap_size)
+    return snapshot
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, init=False)
 class RuntimeConfig:
     """Options for a :class:`jscell.Runtime`. Every argument is keyword-only and readable back as
@@ -135,6 +146,9 @@ class RuntimeConfig:
     warm_guests: int
     """Hardened: guests to keep started ahead (sandboxed, V8 up) for runtimes with these guest options,
     so creating one skips most of a guest's start-up. Each waiting guest is an idle process."""
+    snapshot: bytes | None = dataclasses.field(repr=False)
+    """A startup snapshot (``SnapshotBuilder.build()``) the runtime starts from, or None. A snapshot
+    is code: load only snapshots you built (or trust as you trust your scripts)."""
 
     def __init__(
         self,
@@ -152,6 +166,7 @@ class RuntimeConfig:
         max_process_memory: int | None = None,
         guest_path: str | os.PathLike[str] | None = None,
         warm_guests: int = 0,
+        snapshot: bytes | bytearray | memoryview | None = None,
     ) -> None:
         backend = _backend(backend)
         max_heap_size = _size(max_heap_size, "max_heap_size", MIN_HEAP_SIZE)
@@ -180,6 +195,7 @@ class RuntimeConfig:
             raise TypeError(f"warm_guests must be an int, not {type(warm_guests).__name__}")
         if not 0 <= warm_guests <= MAX_WARM_GUESTS:
             raise ValueError(f"warm_guests must be between 0 and {MAX_WARM_GUESTS}, got {warm_guests}")
+        snapshot = _snapshot(snapshot, backend, jitless, max_heap_size)
         if backend == "hardened":
             if guest_path is None:
                 guest_path = _executable(GUEST_BINARY, "guest_path")

@@ -9,13 +9,26 @@ from typing_extensions import Self
 from ._config import RuntimeConfig
 from ._streams import StreamCounters
 
-__all__ = ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS", "WEB_GLOBALS_SCRIPT", "process_memory_floor"]
+__all__ = [
+    "JsFunction",
+    "RuntimeCore",
+    "MAX_WARM_GUESTS",
+    "GUEST_BOUNDS",
+    "WEB_GLOBALS_SCRIPT",
+    "build_snapshot_bytes",
+    "check_snapshot",
+    "process_memory_floor",
+]
 
 MAX_WARM_GUESTS: int
 GUEST_BOUNDS: list[tuple[str, str, float | int | None, str]]
 WEB_GLOBALS_SCRIPT: str
 
 def process_memory_floor() -> tuple[int, str]: ...
+def build_snapshot_bytes(
+    backend: str, scripts: list[tuple[str, str]], max_heap_size: int | None, timeout: float | None
+) -> bytes: ...
+def check_snapshot(snapshot: bytes, backend: str, jitless: bool, max_heap_size: int | None) -> None: ...
 
 @final
 class RuntimeCore:

@@ -15,6 +15,7 @@ mod js_function;
 mod py_objects;
 mod runtime_core;
 mod shared;
+mod snapshots;
 
 use jscell_host::Shown;
 use pyo3::prelude::*;
@@ -29,10 +30,10 @@ fn _jscell(module: &Bound<'_, PyModule>) -> PyResult<()> {
     // The script every engine installs its web globals with, for the suite to check under Node.
     module.add("WEB_GLOBALS_SCRIPT", jscell_web::SCRIPT)?;
     module.add_function(wrap_pyfunction!(process_memory_floor, module)?)?;
-    module.add(
-        "__all__",
-        ["JsFunction", "RuntimeCore", "MAX_WARM_GUESTS", "GUEST_BOUNDS", "WEB_GLOBALS_SCRIPT", "process_memory_floor"],
-    )?;
+    module.add_function(wrap_pyfunction!(snapshots::build_snapshot_bytes, module)?)?;
+    module.add_function(wrap_pyfunction!(snapshots::check_snapshot, module)?)?;
+    let exported = "JsFunction RuntimeCore MAX_WARM_GUESTS GUEST_BOUNDS WEB_GLOBALS_SCRIPT build_snapshot_bytes check_snapshot process_memory_floor";
+    module.add("__all__", exported.split(' ').collect::<Vec<_>>())?;
     Ok(())
 }
 

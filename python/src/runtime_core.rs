@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use jscell_host::engine::{ConversionLimits, EngineConfig, EngineStats, Request, Response, Wait};
+use jscell_host::engine::{ConversionLimits, EngineConfig, EngineStats, Request, Response, SnapshotBytes, Wait};
 use jscell_wasm::WasmBackend;
 use jscell_host::{Backend, CapabilityHost, ForkGuarded, GuestOptions, HardenedBackend, Lifetime, ModuleRoot, NativeBackend, StartError};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -47,6 +47,8 @@ struct RuntimeConfig {
     #[pyo3(attribute)]
     jitless: bool,
     #[pyo3(attribute)]
+    snapshot: Option<Vec<u8>>,
+    #[pyo3(attribute)]
     warm_guests: usize,
 }
 
@@ -69,6 +71,7 @@ impl RuntimeCore {
             bootstrap: config.bootstrap,
             enable_console: config.enable_console,
             limits,
+            snapshot: config.snapshot.map(SnapshotBytes),
         };
         let module_root = match config.module_root {
             Some(path) => Some(ModuleRoot::open(&path).map_err(|e| {

@@ -19,6 +19,16 @@ use crate::shared::Shared;
 
 type Turn<T> = Result<T, EngineError>;
 
+/// While a snapshot's scripts run, the globals that are each runtime's own (the V8 engine's
+/// `bindings::install`: host calls, timers, microtasks) are away, as they are from a V8
+/// snapshot's builder; this hides them and evaluates to the function that puts them back.
+const HIDE_RUNTIME_GLOBALS: &str = "(() => {
+  const names = ['__host_op_sync__', '__host_op_async__', 'setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'queueMicrotask'];
+  const saved = names.map((name) => [name, Object.getOwnPropertyDescriptor(globalThis, name)]);
+  for (const name of names) delete globalThis[name];
+  return () => { for (const [name, descriptor] of saved) if (descriptor) Object.defineProperty(globalThis, name, descriptor); };
+})()";
+
 /// What running JS produced: a value now, or a promise (kept by the guest) to wait for.
 enum Produced {
     Value(Value),
@@ -56,6 +66,24 @@ impl EventLoop {
             Produced::Value(_) => Ok(()),
             Produced::Promise(promise) => self.forget(promise),
         }
+    }
+
+    /// Run the build scripts of a snapshot (without the runtime globals, as on V8), then hand
+    /// back the guest's memory and the heap in use.
+    pub fn run_build(mut self, scripts: &[(String, String)], timeout: Option<Duration>) -> Turn<(Vec<u8>, usize)> {
+        let Produced::Value(Value::Function(restore)) = self.run(None, |guest| guest.eval(HIDE_RUNTIME_GLOBALS, "<jscell>"))? else {
+            return Err(EngineError::InvalidRequest("the guest did not hide its runtime globals".into()));
+        };
+        for (name, source) in scripts {
+            if let Produced::Promise(promise) = self.run(timeout, |guest| guest.eval(source, name))? {
+                self.forget(promise)?;
+            }
+        }
+        self.run(None, |guest| guest.call(restore.0, &0u32.to_le_bytes()))?;
+        let released = self.guest.release(restore.0);
+        self.faulted(released)?;
+        let heap_bytes = self.stats()?.heap_used_bytes;
+        Ok((self.guest.memory_bytes(), heap_bytes))
     }
 
     pub fn run_forever(mut self) {

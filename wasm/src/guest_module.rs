@@ -17,7 +17,7 @@ use crate::module_cache;
 use crate::shared::Shared;
 
 /// The QuickJS-ng reactor module `build.rs` compiled.
-static GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/jscell-guest.wasm"));
+pub static GUEST_WASM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/jscell-guest.wasm"));
 
 /// Instances that may exist at once in this process (one per wasm runtime).
 pub const MAX_INSTANCES: u32 = 1000;

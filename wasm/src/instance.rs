@@ -4,16 +4,18 @@
 
 use std::time::Instant;
 
-use jscell_engine::{EngineConfig, TerminationReason};
+use jscell_engine::{open_snapshot, EngineConfig, TerminationReason};
 use wasmtime::{Memory, Store, StoreLimitsBuilder, TypedFunc, UpdateDeadline};
 
 use crate::abi::Outcome;
 use crate::guest_module::{GuestModule, Ticking, MAX_LINEAR_MEMORY};
 use crate::imports::GuestState;
+use crate::snapshot::{snapshot_engine_tag, unpack_into};
 
 /// Linear memory an instance may have beyond its JS heap limit: its stack, the buffers values
 /// cross in, the allocator's slack.
 const MEMORY_HEADROOM: u64 = 64 << 20;
+const WASM_PAGE: u64 = 64 << 10;
 /// How long past its deadline (or a terminate) a guest may run before the epoch backstop traps
 /// it: QuickJS's interrupt check stops JS long before, unless the guest is stuck in one long C
 /// operation.
@@ -115,6 +117,11 @@ impl GuestInstance {
             busy: export!("jscell_busy"),
         };
         let mut guest = GuestInstance { store, memory, exports, broken: false, _ticking: Ticking::start() };
+        if let Some(sealed) = &config.snapshot {
+            // Opened again here, whoever checked it before.
+            let memory = open_snapshot(&sealed.0, &snapshot_engine_tag(), config.max_heap_size).map_err(|e| format!("the runtime's snapshot: {e}"))?;
+            guest.restore(memory)?;
+        }
         let heap_limit = config.max_heap_size.map_or(0, |heap| heap as u64);
         let limits = config.limits;
         let max_bytes = limits.max_bytes.min(u32::MAX as usize) as u32;
@@ -133,6 +140,22 @@ impl GuestInstance {
 
     pub fn linear_memory_bytes(&self) -> usize {
         self.memory.data_size(&self.store)
+    }
+
+    /// The whole linear memory, for a snapshot.
+    pub fn memory_bytes(&self) -> Vec<u8> {
+        self.memory.data(&self.store).to_vec()
+    }
+
+    /// Replace the whole linear memory with a snapshot's (before `jscell_configure`).
+    fn restore(&mut self, packed: &[u8]) -> Result<(), String> {
+        let length = packed.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0);
+        let pages = length.div_ceil(WASM_PAGE);
+        let have = self.memory.size(&self.store);
+        if pages > have {
+            self.memory.grow(&mut self.store, pages - have).map_err(|e| format!("the snapshot does not fit this runtime's memory: {e:#}"))?;
+        }
+        unpack_into(packed, self.memory.data_mut(&mut self.store))
     }
 
     /// What a trap (or a failed host write) means for the runtime.

@@ -14,8 +14,10 @@ mod instance;
 mod memory_image;
 mod module_cache;
 mod shared;
+mod snapshot;
 
 pub use backend::WasmBackend;
+pub use snapshot::{build_snapshot, snapshot_engine_tag};
 
 #[cfg(test)]
 mod evil_guest_tests;

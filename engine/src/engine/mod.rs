@@ -18,6 +18,7 @@ use crate::inbox::{Completion, Inbound, InboxReceiver, Reply, Request, RequestId
 use crate::modules::callbacks::{self as module_callbacks, SCRIPT_REFERRER};
 use crate::modules::key::{ModuleKey, ModuleKind};
 use crate::modules::map::LoadDone;
+use crate::snapshot;
 use crate::state::EngineState;
 use crate::stats::EngineStats;
 
@@ -38,11 +39,13 @@ mod execution;
 mod handle;
 mod module_graph;
 mod pending;
+mod snapshot_builder;
 mod platform;
 mod tasks;
 
 pub use handle::EngineHandle;
-pub use platform::{init_v8, set_jitless, set_memory_capped};
+pub use platform::{init_v8, is_jitless, set_jitless, set_memory_capped};
+pub use snapshot_builder::{build_snapshot, engine_tag, SnapshotRecipe};
 
 #[derive(Clone, Copy)]
 enum Kind {
@@ -81,6 +84,12 @@ impl Engine {
         }
         if MEMORY_CAPPED.get().is_some() {
             params = params.set_code_range_size_in_bytes(MINIMUM_CODE_RANGE);
+        }
+        if let Some(sealed) = &config.snapshot {
+            // Opened again here, whoever checked it before: V8 must see only a sound blob.
+            let blob = snapshot::open_for(&sealed.0, &engine_tag(is_jitless()), config.max_heap_size)
+                .map_err(|e| EngineError::InvalidRequest(format!("the runtime's snapshot: {e}")))?;
+            params = params.snapshot_blob(v8::StartupData::from(blob.to_vec()));
         }
         let mut isolate = v8::Isolate::new(params);
         isolate.set_oom_error_handler(out_of_memory);

@@ -1,6 +1,7 @@
 //! V8 in this process: its flags, its platform, and the settings that must be made before the
 //! first engine exists (jitless, a memory cap held from inside).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Once, OnceLock};
 
 use crate::process_stamp::ProcessStamp;
@@ -13,7 +14,15 @@ const V8_FLAGS: &str = "--no-concurrent-osr";
 /// Run V8 without JIT compilers (interpreter only). Process-wide, so it must be called before
 /// the first engine is created; the hardened guest calls it when its runtime asks.
 pub fn set_jitless() {
+    JITLESS.store(true, Ordering::SeqCst);
     v8::V8::set_flags_from_string("--jitless");
+}
+
+static JITLESS: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process's V8 runs jitless (its snapshots are tagged so).
+pub fn is_jitless() -> bool {
+    JITLESS.load(Ordering::SeqCst)
 }
 
 /// How a process whose memory is capped from inside sizes its engines: V8's code range at
