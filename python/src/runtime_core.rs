@@ -10,7 +10,7 @@ use jscell_wasm::WasmBackend;
 use jscell_host::{Backend, CapabilityHost, ForkGuarded, GuestOptions, HardenedBackend, Lifetime, ModuleRoot, NativeBackend, StartError};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyBytes, PyDict};
 
 use crate::calls;
 use crate::convert::{self, FromPython};
@@ -47,7 +47,8 @@ struct RuntimeConfig {
     #[pyo3(attribute)]
     jitless: bool,
     #[pyo3(attribute)]
-    snapshot: Option<Vec<u8>>,
+    /// Read as `bytes` (the config stores them so): one copy, not an item at a time.
+    snapshot: Option<Py<PyBytes>>,
     #[pyo3(attribute)]
     warm_guests: usize,
 }
@@ -71,7 +72,7 @@ impl RuntimeCore {
             bootstrap: config.bootstrap,
             enable_console: config.enable_console,
             limits,
-            snapshot: config.snapshot.map(SnapshotBytes),
+            snapshot: config.snapshot.map(|bytes| SnapshotBytes(bytes.as_bytes(py).to_vec())),
         };
         let module_root = match config.module_root {
             Some(path) => Some(ModuleRoot::open(&path).map_err(|e| {
