@@ -86,3 +86,15 @@ where
         }
     }
 }
+
+/// Run `work` to its end on a new engine thread called `name` (an engine's stack, a panic
+/// contained) and return what it made: for work that makes an engine only to finish with it,
+/// such as building a snapshot.
+pub fn on_engine_thread<T: Send + 'static>(
+    name: &str,
+    work: impl FnOnce() -> Result<T, EngineError> + Send + 'static,
+) -> Result<T, EngineError> {
+    let (made, thread) = start_thread(name, unwrapped, move || Ok((work()?, || {}, |_: &str| {})))?;
+    let _ = thread.join();
+    Ok(made)
+}

@@ -34,7 +34,7 @@ pub use config::{deep, ConversionLimits, EngineConfig, SnapshotBytes, ENGINE_THR
 pub use convert::{Build, ReadError, SerializedReader};
 pub use engine::{build_snapshot, engine_tag, init_v8, is_jitless, set_jitless, set_memory_capped, EngineHandle, SnapshotRecipe};
 pub use snapshot::{open_for as open_snapshot, seal as seal_snapshot, SnapshotError};
-pub use engine_thread::{start_engine_thread, start_thread, unwrapped, EngineThreadWrapper};
+pub use engine_thread::{on_engine_thread, start_engine_thread, start_thread, unwrapped, EngineThreadWrapper};
 pub use process_stamp::ProcessStamp;
 pub use error::{ConversionError, EngineError, HostError, HostErrorKind, JsException, StackFrame, TerminationReason, STACK_FRAME_LIMIT};
 pub use exception::NON_ERROR_THROW;

@@ -86,8 +86,8 @@ pub fn open(bytes: &[u8]) -> Result<Opened<'_>, SnapshotError> {
     Ok(Opened { engine, heap_bytes, payload })
 }
 
-/// `bytes` opened for `engine` (`Snapshot::engine_tag` of the runtime that would start from it),
-/// whose heap limit is `max_heap_size`.
+/// `bytes` opened for `engine` (the engine tag of the runtime that would start from it), whose
+/// heap limit is `max_heap_size`.
 pub fn open_for<'a>(bytes: &'a [u8], engine: &str, max_heap_size: Option<usize>) -> Result<&'a [u8], SnapshotError> {
     let opened = open(bytes)?;
     if opened.engine != engine {

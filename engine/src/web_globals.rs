@@ -72,7 +72,6 @@ pub fn bridge(scope: &mut v8::PinScope<'_, '_>) -> Option<Rc<StreamBridge>> {
     installed
 }
 
-
 /// V8's code for the install script, made by the first runtime of the process that installs it
 /// (after the install ran, so it holds the functions the install compiled) and used by the rest:
 /// compiling the script is most of a first install's cost.

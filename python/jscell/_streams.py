@@ -10,7 +10,6 @@ high-water mark for the other.
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator
@@ -98,7 +97,7 @@ class PyStreamSource:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pull: asyncio.Task[Any] | None = None
         # An error the iterator raised after chunks of the same pull: the next pull raises it.
-        self._failure: BaseException | None = None
+        self._failure: Exception | None = None
         self._pulling: asyncio.Lock | None = None
 
     def _claim(self) -> Any:
@@ -153,12 +152,15 @@ class PyStreamSource:
         except StopAsyncIteration:
             self._mark_closed()
             return True
-        except BaseException:
+        except Exception as error:
             self._mark_closed()
             if chunks:
                 # What was pulled before the error is delivered; the error ends the next pull.
-                self._failure = sys.exc_info()[1]
+                self._failure = error
                 return False
+            raise
+        except BaseException:  # cancelled: closing, nothing more to deliver
+            self._mark_closed()
             raise
         finally:
             self._pull = None

@@ -28,7 +28,7 @@ pub struct WasmBackend {
     next_request: AtomicU64,
 }
 
-fn internal(what: String) -> EngineError {
+pub(crate) fn internal(what: String) -> EngineError {
     EngineError::Terminated(TerminationReason::InternalError(what))
 }
 

@@ -10,12 +10,11 @@ use wasmtime::{Memory, Store, StoreLimitsBuilder, TypedFunc, UpdateDeadline};
 use crate::abi::Outcome;
 use crate::guest_module::{GuestModule, Ticking, MAX_LINEAR_MEMORY};
 use crate::imports::GuestState;
-use crate::snapshot::{snapshot_engine_tag, unpack_into};
+use crate::snapshot::{snapshot_engine_tag, unpack_into, unpacked_length, PAGE};
 
 /// Linear memory an instance may have beyond its JS heap limit: its stack, the buffers values
 /// cross in, the allocator's slack.
 const MEMORY_HEADROOM: u64 = 64 << 20;
-const WASM_PAGE: u64 = 64 << 10;
 /// How long past its deadline (or a terminate) a guest may run before the epoch backstop traps
 /// it: QuickJS's interrupt check stops JS long before, unless the guest is stuck in one long C
 /// operation.
@@ -149,8 +148,7 @@ impl GuestInstance {
 
     /// Replace the whole linear memory with a snapshot's (before `jscell_configure`).
     fn restore(&mut self, packed: &[u8]) -> Result<(), String> {
-        let length = packed.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).unwrap_or(0);
-        let pages = length.div_ceil(WASM_PAGE);
+        let pages = unpacked_length(packed)?.div_ceil(PAGE) as u64;
         let have = self.memory.size(&self.store);
         if pages > have {
             self.memory.grow(&mut self.store, pages - have).map_err(|e| format!("the snapshot does not fit this runtime's memory: {e:#}"))?;

@@ -7,9 +7,10 @@ use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::sync::{mpsc, Arc};
 
-use jscell_engine::{seal_snapshot, ConversionLimits, EngineConfig, EngineError, SnapshotRecipe, TerminationReason, ENGINE_THREAD_STACK};
+use jscell_engine::{on_engine_thread, seal_snapshot, ConversionLimits, EngineConfig, EngineError, SnapshotRecipe};
 use jscell_host::{CapabilityHost, GrantDispatch};
 
+use crate::backend::internal;
 use crate::event_loop::EventLoop;
 use crate::guest_module::{GuestModule, GUEST_WASM};
 use crate::imports::GuestState;
@@ -24,34 +25,25 @@ pub fn snapshot_engine_tag() -> String {
     format!("QuickJS-ng 0.16.2 (jscell wasm guest {:016x})", hasher.finish())
 }
 
-fn internal(what: String) -> EngineError {
-    EngineError::Terminated(TerminationReason::InternalError(what))
-}
-
 /// Run `recipe` in a fresh instance, on a thread with the stack guests run on, and seal its memory.
 pub fn build_snapshot(recipe: SnapshotRecipe) -> Result<Vec<u8>, EngineError> {
     let module = GuestModule::get().map_err(internal)?;
-    let thread = std::thread::Builder::new()
-        .name("jscell-wasm-snapshot".into())
-        .stack_size(ENGINE_THREAD_STACK)
-        .spawn(move || {
-            let shared = Arc::new(Shared::default());
-            let (inbox, receiver) = mpsc::channel();
-            let config = EngineConfig { max_heap_size: recipe.max_heap_size, ..Default::default() };
-            let capabilities = GrantDispatch(CapabilityHost::new(None, ConversionLimits::default()));
-            let state = GuestState::new(capabilities, config.limits, inbox, shared.clone());
-            let guest = GuestInstance::new(module, state, &config, 1).map_err(internal)?;
-            let (memory, heap_bytes) = EventLoop::new(guest, shared, receiver, config).run_build(&recipe.scripts, recipe.timeout)?;
-            Ok(seal_snapshot(&snapshot_engine_tag(), heap_bytes, &pack(&memory)))
-        })
-        .map_err(|e| internal(format!("cannot start the snapshot thread: {e}")))?;
-    thread.join().unwrap_or_else(|_| Err(internal("the snapshot build panicked".into())))
+    on_engine_thread("jscell-wasm-snapshot", move || {
+        let shared = Arc::new(Shared::default());
+        let (inbox, receiver) = mpsc::channel();
+        let config = EngineConfig { max_heap_size: recipe.max_heap_size, ..Default::default() };
+        let capabilities = GrantDispatch(CapabilityHost::new(None, ConversionLimits::default()));
+        let state = GuestState::new(capabilities, config.limits, inbox, shared.clone());
+        let guest = GuestInstance::new(module, state, &config, 1).map_err(internal)?;
+        let (memory, heap_bytes) = EventLoop::new(guest, shared, receiver, config).run_build(&recipe.scripts, recipe.timeout)?;
+        Ok(seal_snapshot(&snapshot_engine_tag(), heap_bytes, &pack(&memory)))
+    })
 }
 
 /// Linear memory is mostly zero (the C stack, free heap): a snapshot keeps only the pages that
 /// are not. The payload is the memory's length (u64), then each such page as its index (u32)
 /// and its bytes; the last page may be short.
-const PAGE: usize = 64 << 10;
+pub const PAGE: usize = 64 << 10;
 
 fn pack(memory: &[u8]) -> Vec<u8> {
     let mut packed = (memory.len() as u64).to_le_bytes().to_vec();
@@ -64,11 +56,19 @@ fn pack(memory: &[u8]) -> Vec<u8> {
     packed
 }
 
+/// How long the memory `packed` holds is.
+pub fn unpacked_length(packed: &[u8]) -> Result<usize, String> {
+    let length = packed.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes);
+    length.and_then(|length| usize::try_from(length).ok()).ok_or_else(malformed)
+}
+
+fn malformed() -> String {
+    "the snapshot's memory is malformed".to_string()
+}
+
 /// Write a packed memory over `memory` (at least as long): its pages, and zeros where it has none.
 pub fn unpack_into(packed: &[u8], memory: &mut [u8]) -> Result<(), String> {
-    let malformed = || "the snapshot's memory is malformed".to_string();
-    let length = packed.get(..8).and_then(|b| b.try_into().ok()).map(u64::from_le_bytes).ok_or_else(malformed)?;
-    let length = usize::try_from(length).map_err(|_| malformed())?;
+    let length = unpacked_length(packed)?;
     let memory = memory.get_mut(..length).ok_or_else(malformed)?;
     let mut next = 0;
     let mut rest = &packed[8..];

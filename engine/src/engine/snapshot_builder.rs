@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::platform::{init_v8, is_jitless};
-use crate::config::ENGINE_THREAD_STACK;
+use crate::engine_thread::on_engine_thread;
 use crate::error::{EngineError, TerminationReason};
 use crate::heap_limit::HeapLimit;
 use crate::snapshot;
@@ -33,12 +33,7 @@ pub fn engine_tag(jitless: bool) -> String {
 
 /// Run `recipe` on a thread of its own and return the sealed snapshot.
 pub fn build_snapshot(recipe: SnapshotRecipe) -> Result<Vec<u8>, EngineError> {
-    let thread = std::thread::Builder::new()
-        .name("jscell-snapshot".into())
-        .stack_size(ENGINE_THREAD_STACK)
-        .spawn(move || build_here(recipe))
-        .map_err(|e| EngineError::InvalidRequest(format!("cannot start the snapshot thread: {e}")))?;
-    thread.join().unwrap_or_else(|_| Err(EngineError::Terminated(TerminationReason::InternalError("the snapshot build panicked".into()))))
+    on_engine_thread("jscell-snapshot", move || build_here(recipe))
 }
 
 fn build_here(recipe: SnapshotRecipe) -> Result<Vec<u8>, EngineError> {
